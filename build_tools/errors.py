@@ -1,0 +1,86 @@
+"""Typed errors, each with the exit code the CLI returns for it.
+
+Errors are raised anywhere and caught only in ``build_tools.__main__.main``. They derive from
+``Exception`` but carry an ``exit_code``; ``main`` prints ``message`` (and ``hint``) on one line
+each and exits with that code. Exit codes are part of the CLI contract (see README).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "BuildToolsError",
+    "CommandFailedError",
+    "ConfigurationError",
+    "InventoryError",
+    "PlanError",
+    "ToolNotFoundError",
+    "ToolkitError",
+]
+
+
+class BuildToolsError(Exception):
+    """Base of every error the tool reports to the user."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class ConfigurationError(BuildToolsError):
+    """Bad command line, option value or configuration file."""
+
+    exit_code = 2
+
+
+class PlanError(BuildToolsError):
+    """The requested architectures cannot be built: empty plan, arch unsupported by the toolkit."""
+
+    exit_code = 3
+
+
+class InventoryError(BuildToolsError):
+    """An inventory file could not be read or parsed."""
+
+    exit_code = 4
+
+
+class ToolNotFoundError(BuildToolsError):
+    """A required program (nvcc, cmake, go, apt-get ...) is missing or too old."""
+
+    exit_code = 5
+
+
+class ToolkitError(BuildToolsError):
+    """A CUDA toolkit could not be installed, found or verified."""
+
+    exit_code = 6
+
+
+class CommandFailedError(BuildToolsError):
+    """A subprocess exited non-zero. Carries the tail of its output and the full log's path."""
+
+    exit_code = 10
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: tuple[str, ...],
+        returncode: int,
+        output_tail: str,
+        log_path: Path | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.argv = argv
+        self.returncode = returncode
+        self.output_tail = output_tail
+        self.log_path = log_path

@@ -1,0 +1,24 @@
+"""Where the tool keeps things: one cache root, overridable per command with ``--cache-dir``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+__all__ = ["default_cache_dir"]
+
+APP_NAME = "ollama-build-tools"
+
+
+def default_cache_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    """``$BUILD_TOOLS_CACHE_DIR`` if set, else the platform's user cache dir.
+
+    Toolkits (GiBs) and source checkouts live under it, so it must survive between runs.
+    """
+    env = os.environ if environ is None else environ
+    override = env.get("BUILD_TOOLS_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))

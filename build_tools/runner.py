@@ -1,0 +1,199 @@
+"""The one place that runs subprocesses.
+
+Every external program (nvcc, cmake, ninja, go, git, apt-get, dpkg-deb, pip ...) is started
+through :class:`Runner`. It echoes the command with its working directory and environment
+changes, streams or captures output, keeps a full log when asked, raises
+:class:`~build_tools.errors.CommandFailedError` with the log tail on failure, and implements
+``--dry-run``: commands that change something are printed and skipped, read-only probes
+(``probe=True``, e.g. ``nvcc --version``) still run so that a dry run shows a truthful plan.
+
+Arguments are always an argv list; ``shell=True`` is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from build_tools.console import Reporter, reporter
+from build_tools.errors import CommandFailedError, ToolNotFoundError
+
+__all__ = ["RunResult", "Runner", "format_command"]
+
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished (or dry-run skipped) command produced."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    output: str
+    skipped: bool = False
+
+
+def format_command(
+    argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str | None] | None = None
+) -> str:
+    """Render a command the way a user could paste it into a POSIX shell."""
+    parts: list[str] = []
+    if cwd is not None:
+        parts.append(f"(cd {shlex.quote(str(cwd))} &&")
+    for key, value in sorted((env or {}).items()):
+        parts.append(f"-u {key}" if value is None else f"{key}={shlex.quote(value)}")
+    if env:
+        parts.insert(1 if cwd is not None else 0, "env")
+    parts.append(shlex.join(argv))
+    line = " ".join(parts)
+    return line + ")" if cwd is not None else line
+
+
+@dataclass
+class Runner:
+    """Runs commands; see the module docstring for the contract."""
+
+    dry_run: bool = False
+    out: Reporter = field(default_factory=lambda: reporter)
+    echo: bool = True
+
+    def which(self, program: str, *, path: str | None = None, hint: str | None = None) -> Path:
+        """Resolve a program on PATH or fail with a typed error that says what to install."""
+        found = shutil.which(program, path=path)
+        if found is None:
+            raise ToolNotFoundError(
+                f"'{program}' was not found on PATH", hint=hint or f"install {program}"
+            )
+        return Path(found)
+
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str | None] | None = None,
+        probe: bool = False,
+        log_path: Path | None = None,
+        on_line: Callable[[str], None] | None = None,
+        check: bool = True,
+        what: str | None = None,
+        hint: str | None = None,
+    ) -> RunResult:
+        """Run ``argv``; return its combined stdout+stderr as text.
+
+        ``env`` holds changes to the current environment (``None`` unsets a variable).
+        ``probe`` marks a read-only query that still runs under ``--dry-run``.
+        ``log_path`` receives the full output; ``on_line`` sees each line as it arrives.
+        ``what`` names the step in error messages ("configure", "nvcc --version" ...).
+        """
+        args = tuple(os.fspath(a) for a in argv)
+        shown = format_command(args, cwd=cwd, env=env)
+        if self.dry_run and not probe:
+            self.out.info(f"would run: {shown}")
+            return RunResult(args, 0, "", skipped=True)
+        if self.echo and not probe:
+            self.out.command(shown)
+        else:
+            self.out.debug(f"+ {shown}")
+
+        output = _Output(log_path, on_line)
+        try:
+            output.begin(shown)
+            returncode = _pump(args, cwd=cwd, env=_merged_env(env), output=output, hint=hint)
+        finally:
+            output.close()
+        if check and returncode != 0:
+            label = what or Path(args[0]).name
+            where = f"; full log: {log_path}" if log_path is not None else ""
+            raise CommandFailedError(
+                f"{label} failed with exit code {returncode}{where}",
+                argv=args,
+                returncode=returncode,
+                output_tail="\n".join(output.tail),
+                log_path=log_path,
+                hint=hint,
+            )
+        return RunResult(args, returncode, "".join(output.chunks))
+
+
+def _merged_env(changes: Mapping[str, str | None] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in (changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@dataclass
+class _Output:
+    """Collects a command's output: all of it, its tail, its log file, a line callback."""
+
+    log_path: Path | None
+    on_line: Callable[[str], None] | None
+    chunks: list[str] = field(default_factory=list)
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    _log: TextIO | None = None
+
+    def begin(self, shown: str) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("w", encoding="utf-8", errors="replace")
+            self._log.write(f"$ {shown}\n")
+
+    def line(self, line: str) -> None:
+        self.chunks.append(line)
+        self.tail.append(line.rstrip("\n"))
+        if self._log is not None:
+            self._log.write(line)
+        if self.on_line is not None:
+            self.on_line(line.rstrip("\n"))
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _pump(
+    args: tuple[str, ...],
+    *,
+    cwd: Path | None,
+    env: dict[str, str],
+    output: _Output,
+    hint: str | None,
+) -> int:
+    try:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError:
+        raise ToolNotFoundError(
+            f"cannot run '{args[0]}': program not found", hint=hint or f"install {args[0]}"
+        ) from None
+    with proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                output.line(line)
+            return proc.wait()
+        except BaseException:
+            # Ctrl-C or an error in a callback: never leave the child running behind us.
+            proc.kill()
+            proc.wait()
+            raise

@@ -1,0 +1,61 @@
+"""Shared fixtures: GPU boxes on disk, a fake nvidia-smi on PATH, NVML switched off."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from boxes import SEED_BOX, smi_csv
+from fake_nvml import make_fake_pynvml
+
+
+@pytest.fixture
+def no_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make NVML unloadable, as on a machine without the NVIDIA driver library."""
+    fake = make_fake_pynvml([], uuids=[], missing_library=True)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+
+
+@pytest.fixture
+def fake_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_nvml: None) -> Path:
+    """An `nvidia-smi` executable first on PATH that prints the seed box in real formats."""
+    del no_nvml
+    bindir = tmp_path / "fake-bin"
+    bindir.mkdir()
+    script = bindir / "nvidia-smi"
+    query_output = smi_csv(SEED_BOX, header=False, full=True)
+    script.write_text(
+        f"#!{sys.executable}\n"
+        + textwrap.dedent(
+            f"""\
+            import sys
+            args = sys.argv[1:]
+            if not args:
+                print("+" + "-" * 77 + "+")
+                print("| NVIDIA-SMI 550.54.14    Driver Version: 550.54.14    "
+                      "CUDA Version: 12.4     |")
+                sys.exit(0)
+            if args[0].startswith("--query-gpu=") and "noheader" in args[1]:
+                sys.stdout.write({query_output!r})
+                sys.exit(0)
+            print("unexpected arguments", args, file=sys.stderr)
+            sys.exit(2)
+            """
+        )
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return script
+
+
+@pytest.fixture
+def empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_nvml: None) -> None:
+    """A PATH with no nvidia-smi at all."""
+    del no_nvml
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))

@@ -1,0 +1,154 @@
+"""The CLI as a user runs it: exit codes, one-line errors, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from build_tools.__main__ import main
+
+from boxes import SEED_BOX, smi_csv, write_json_inventory
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m build_tools` in a child process, exactly as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("CUDA_HOME", None)
+    full_env.pop("CUDA_PATH", None)
+    return subprocess.run(
+        [sys.executable, "-m", "build_tools", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=REPO,
+        check=False,
+    )
+
+
+@pytest.fixture
+def seed_inventory(tmp_path: Path) -> Path:
+    return write_json_inventory(tmp_path / "seed-box.json", SEED_BOX)
+
+
+@pytest.fixture(autouse=True)
+def no_system_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plans here must not depend on whatever CUDA the test machine happens to have."""
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+
+
+def test_seed_box_plan_from_inventory_file(
+    seed_inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["plan", "--inventory", str(seed_inventory), "--exclude-arch", "50", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["cuda_architectures"] == "86"
+    assert [(g["name"], g["ollama_uses"]) for g in data["gpus"]] == [
+        ("NVIDIA GeForce RTX 3060", True)
+    ] * 3 + [("Tesla M10", False)] * 4
+    assert data["archs"] == [{"arch": "86", "sass": True, "ptx": True}]
+    assert data["ollama_generation"] == "G5"
+    assert data["toolkit"] is None
+    assert isinstance(data["warnings"], list)
+
+
+def test_nvidia_smi_csv_capture_is_an_inventory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = tmp_path / "box.csv"
+    capture.write_text(smi_csv(SEED_BOX, header=True))
+    assert main(["plan", "--inventory", str(capture), "--exclude-arch", "50", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["cuda_architectures"] == "86"
+    assert len(data["gpus"]) == 7
+
+
+@pytest.mark.usefixtures("fake_nvidia_smi")
+def test_plan_finds_the_seven_gpus_through_nvidia_smi(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--exclude-arch", "50", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["inventory"]["source"] == "nvidia-smi"
+    assert data["cuda_architectures"] == "86"
+    assert [g["ollama_uses"] for g in data["gpus"]] == [True] * 3 + [False] * 4
+
+
+def test_invalid_arch_is_one_line_exit_2_and_no_traceback() -> None:
+    result = run_cli("plan", "--arch", "5O")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "'5O'" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = run_cli("--debug", "plan", "--arch", "5O")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_detect_without_gpu_is_an_empty_inventory_not_an_error(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    # NVML cannot load on a machine without the driver; keep PATH free of nvidia-smi.
+    result = run_cli("detect", "--json", env={"PATH": f"{empty}:{Path(sys.executable).parent}"})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    if data["source"] == "nvml":
+        pytest.skip("this machine has a working NVIDIA driver")
+    assert data["gpus"] == []
+    assert data["notices"]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.usefixtures("fake_nvidia_smi")
+def test_detect_output_feeds_plan_inventory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "saved.json"
+    assert main(["detect", "--output", str(saved)]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--inventory", str(saved), "--exclude-arch", "50", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["inventory"]["source"] == "file"
+    assert data["cuda_architectures"] == "86"
+
+
+def test_empty_plan_exits_3(seed_inventory: Path) -> None:
+    result = run_cli("plan", "--inventory", str(seed_inventory), "--exclude-arch", "50,86")
+    assert result.returncode == 3
+    assert "empty" in result.stderr
+
+
+def test_unreadable_inventory_exits_4(tmp_path: Path) -> None:
+    result = run_cli("plan", "--inventory", str(tmp_path / "missing.json"))
+    assert result.returncode == 4
+    assert "--inventory" in result.stderr
+
+
+def test_bare_invocation_runs_the_default_build_command(seed_inventory: Path) -> None:
+    result = run_cli("--inventory", str(seed_inventory), "--exclude-arch", "50")
+    # The plan is computed and shown; this version stops before building and says so.
+    assert "CMAKE_CUDA_ARCHITECTURES=86" in result.stderr
+    assert result.returncode == 9
+    assert "cannot run them yet" in result.stderr
+
+
+def test_help_teaches_the_main_job() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "--exclude-arch 50" in result.stdout
+    plan_help = run_cli("plan", "--help")
+    assert "--inventory" in plan_help.stdout
+    assert "examples:" in plan_help.stdout
