@@ -62,7 +62,10 @@ GLOBAL_FLAGS = {"--debug", "-v", "--verbose", "-q", "--quiet", "--dry-run"}
 
 
 def normalise_argv(argv: Sequence[str], commands: Sequence[str]) -> list[str]:
-    """Insert the default command when none is named (``python -m build_tools --exclude-arch 50``)."""
+    """Insert the default command when none is named.
+
+    ``python -m build_tools --exclude-arch 50`` means ``build --exclude-arch 50``.
+    """
     args = list(argv)
     position = 0
     while position < len(args) and args[position] in GLOBAL_FLAGS:

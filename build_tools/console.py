@@ -106,6 +106,42 @@ class Reporter:
             task = progress.add_task(description, total=total)
             yield ByteProgress(progress, task)
 
+    @contextmanager
+    def count_progress(self, description: str) -> Iterator[CountProgress]:
+        """A bar for counted work (Ninja's [N/M]); plain milestone lines when not a terminal."""
+        live = self.err.is_terminal and not self.quiet
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=self.err,
+            disable=not live,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task(description, total=None)
+            yield CountProgress(progress, task, self if not live else None, description)
+
+
+@dataclass
+class CountProgress:
+    """Handle for counted progress; prints every 10% when there is no live bar."""
+
+    _progress: Progress
+    _task: object
+    _lines: Reporter | None
+    _description: str
+    _last_decile: int = -1
+
+    def update(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)  # type: ignore[arg-type]
+        if self._lines is not None and total > 0:
+            decile = done * 10 // total
+            if decile != self._last_decile:
+                self._last_decile = decile
+                self._lines.info(f"  {self._description}: {done}/{total}")
+
 
 @dataclass
 class ByteProgress:

@@ -68,6 +68,12 @@ class OllamaVersion:
         rc = float(match[4]) if match[4] is not None else float("inf")
         return cls(int(match[1]), int(match[2]), int(match[3]), rc)
 
+    @classmethod
+    def from_describe(cls, describe: str) -> OllamaVersion | None:
+        """The release a `git describe` string is at or after (``v0.6.8-3-gabc`` → v0.6.8)."""
+        match = re.match(r"^v?\d+\.\d+\.\d+(?:-rc\d+)?", describe)
+        return cls.parse(match[0]) if match else None
+
     def __str__(self) -> str:
         base = f"v{self.major}.{self.minor}.{self.patch}"
         return base if self.rc == float("inf") else f"{base}-rc{int(self.rc)}"

@@ -12,6 +12,9 @@ import pytest
 from boxes import SEED_BOX, smi_csv
 from fake_nvml import make_fake_pynvml
 
+# Real CUDA toolkits (installed once per machine into the user cache) for end-to-end tests.
+pytest_plugins = ["toolkit_fixtures"]
+
 
 @pytest.fixture
 def no_nvml(monkeypatch: pytest.MonkeyPatch) -> None:

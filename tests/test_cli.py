@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ollama_fixture import write_fixture
 
 from build_tools.__main__ import main
 
@@ -137,12 +138,45 @@ def test_unreadable_inventory_exits_4(tmp_path: Path) -> None:
     assert "--inventory" in result.stderr
 
 
-def test_bare_invocation_runs_the_default_build_command(seed_inventory: Path) -> None:
-    result = run_cli("--inventory", str(seed_inventory), "--exclude-arch", "50")
-    # The plan is computed and shown; this version stops before building and says so.
-    assert "CMAKE_CUDA_ARCHITECTURES=86" in result.stderr
-    assert result.returncode == 9
-    assert "cannot run them yet" in result.stderr
+def test_bare_invocation_runs_the_default_build_command(
+    seed_inventory: Path, tmp_path: Path
+) -> None:
+    source = write_fixture(tmp_path / "ollama", generation="G4")
+    result = run_cli(
+        "--dry-run",
+        "--inventory",
+        str(seed_inventory),
+        "--exclude-arch",
+        "50",
+        "--source-dir",
+        str(source),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--cuda",
+        "12.4",
+    )
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stderr.split())
+    assert "CMAKE_CUDA_ARCHITECTURES=86" in text
+    assert "would run:" in text
+    assert "--preset 'CUDA 12'" in text
+
+
+def test_unreachable_source_is_one_line_with_what_to_check(tmp_path: Path) -> None:
+    result = run_cli(
+        "build",
+        "--source",
+        str(tmp_path / "no-such-repo"),
+        "--workdir",
+        str(tmp_path / "w"),
+        "--arch",
+        "86",
+        "--cuda",
+        "12.4",
+    )
+    assert result.returncode == 8
+    assert "cannot fetch 'v0.24.0'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_help_teaches_the_main_job() -> None:

@@ -16,8 +16,8 @@ from build_tools.toolkit.model import Toolkit
 from boxes import H100, JETSON_ORIN, MIXED_AMPERE_ADA, RTX_5090, SEED_BOX, V100, inventory
 
 # What `nvcc --list-gpu-code` printed for the two toolkits this tool installs (build-facts §1.5).
-CUDA_12_4_LIST = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80", "86", "87", "89")
-CUDA_12_4_LIST += ("90",)
+CUDA_12_4_LIST: tuple[str, ...] = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80")
+CUDA_12_4_LIST += ("86", "87", "89", "90")
 CUDA_13_0_LIST = ("75", "80", "86", "87", "88", "89", "90", "100", "110", "103", "120", "121")
 
 

@@ -1,47 +1,223 @@
-"""``build`` (also the default command): plan, then build Ollama.
-
-Only the planning stage exists in this version; the source, recipe, CMake/Ninja and Go stages
-are tracked in issue 4. The command plans for real and then stops with a clear error rather than
-pretending to build.
-"""
+"""``build`` (also the default command): source → recipe → CMake/Ninja → Go → staging tree."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
 
-from build_tools.errors import BuildToolsError
+from build_tools.buildplan import BuildOptions, BuildPlan
+from build_tools.console import reporter
+from build_tools.cuda_support import REACHABLE_CUDA_VERSIONS, supported_by_table
+from build_tools.errors import PlanError, ToolkitError
+from build_tools.execute import run_steps
+from build_tools.generations import OllamaVersion
+from build_tools.paths import default_cache_dir
+from build_tools.plan import ArchPlan, ArchRequest, make_arch_plan
+from build_tools.recipes import TreeFacts, read_tree, recipe_for
 from build_tools.runner import Runner
-from build_tools.toolkit import add_toolkit_arguments
+from build_tools.source import DEFAULT_REF, DEFAULT_SOURCE, SourceSpec, prepare_source
+from build_tools.toolkit import (
+    ToolkitRequest,
+    add_toolkit_arguments,
+    resolve_toolkit,
+    toolkit_request_from_args,
+)
+from build_tools.tools import find_cmake, find_compiler_cache, find_go, find_ninja, suggested_jobs
 
-from .common import add_plan_arguments, print_json
-from .plan import compute_plan, show_plan
+from .common import add_plan_arguments, arch_request_from_args, inventory_from_args, print_json
+from .plan import show_plan
 
 __all__ = ["register"]
 
+EPILOG = f"""\
+examples:
+  python -m build_tools --exclude-arch 50                    # local GPUs minus the Tesla M10
+  python -m build_tools build --inventory box.json --exclude-arch 50 --cuda 12.4
+  python -m build_tools build --source ~/src/ollama --ref v0.6.8 --jobs 2
+  python -m build_tools --dry-run build --source-dir ~/src/ollama --arch 86
 
-class NotBuiltYetError(BuildToolsError):
-    exit_code = 9
+The default source is {DEFAULT_SOURCE} at {DEFAULT_REF}. Work happens under --workdir
+(sources/, build/, staging/, logs/); the result is staging/<source>/ laid out like the official
+release: bin/ollama and lib/ollama/ with the CPU backends and lib/ollama/cuda_vNN/.
+"""
+
+
+class ValidationHoleError(PlanError):
+    """The ref never validates CUDA GPUs, so the plan cannot keep an excluded GPU out."""
+
+
+def _choose_cuda(request: ToolkitRequest, arch_plan: ArchPlan, tree: TreeFacts) -> ToolkitRequest:
+    """Without --cuda/--cuda-home and no system nvcc: the newest installable CUDA whose major
+    this tree has a preset for and which compiles every planned arch."""
+    for version in REACHABLE_CUDA_VERSIONS:
+        major = int(version.split(".")[0])
+        if tree.preset_for(major) and all(
+            supported_by_table(a.number, a.suffix, version) for a in arch_plan.archs
+        ):
+            return replace(request, cuda_version=version)
+    raise ToolkitError(
+        f"no installable CUDA toolkit compiles {arch_plan.cuda_architectures} for this tree",
+        hint="its presets are " + ", ".join(sorted(tree.presets)) + "; pass --cuda-home",
+    )
+
+
+def _check_hole(plan: ArchPlan, tree: TreeFacts, accept: bool) -> None:
+    if not tree.validation_hole or not any(not c.wanted for c in plan.coverage):
+        return
+    message = (
+        "this Ollama version never validates CUDA GPUs against the compiled architectures "
+        "(ml/device.go NeedsInitValidation checks ROCm only; fixed upstream in f8f107181), "
+        "so the excluded GPUs would still get layers and crash the runner"
+    )
+    if not accept:
+        raise ValidationHoleError(
+            message,
+            hint="build v0.13.1 or newer, or pass --accept-validation-hole and run Ollama with "
+            "CUDA_VISIBLE_DEVICES set to the wanted GPUs' UUIDs",
+        )
+    reporter.warning(message + "; set CUDA_VISIBLE_DEVICES when you run it")
+
+
+def make_build_plan(args: argparse.Namespace, runner: Runner) -> BuildPlan:
+    """The impure part of a build: fetch, read the tree, find tools; then freeze the plan."""
+    workdir = (args.workdir or default_cache_dir() / "work").resolve()
+    inventory = inventory_from_args(args, runner)
+    toolkit_request = toolkit_request_from_args(args, os.environ)
+    checkout = prepare_source(
+        SourceSpec(
+            url=args.source,
+            ref=args.ref,
+            workdir=workdir,
+            source_dir=args.source_dir,
+            force=args.force,
+        ),
+        runner,
+    )
+    tree = read_tree(checkout.root)
+    recipe_for(tree.generation)  # fail early for generations without a recipe
+    release = OllamaVersion.from_describe(checkout.describe)
+
+    def request_for(cuda_version: str | None) -> ArchRequest:
+        return arch_request_from_args(args, cuda_version, generation=tree.generation, ref=release)
+
+    if toolkit_request.cuda_version is not None:
+        # Fail before any toolkit download when the table already says no.
+        make_arch_plan(request_for(toolkit_request.cuda_version), inventory, None)
+    toolkit = resolve_toolkit(toolkit_request, runner, install=True)
+    if toolkit is None:
+        draft = make_arch_plan(request_for(None), inventory, None)
+        toolkit_request = _choose_cuda(toolkit_request, draft, tree)
+        toolkit = resolve_toolkit(toolkit_request, runner, install=True)
+    if toolkit is None:
+        raise ToolkitError("no CUDA toolkit could be found or installed", hint="pass --cuda")
+    if tree.preset_for(toolkit.major) is None:
+        raise ToolkitError(
+            f"this Ollama tree has no 'CUDA {toolkit.major}' preset",
+            hint="presets: " + ", ".join(sorted(tree.presets)) + "; choose --cuda accordingly",
+        )
+    arch_plan = make_arch_plan(request_for(toolkit.version), inventory, toolkit)
+    _check_hole(arch_plan, tree, args.accept_validation_hole)
+
+    go = find_go(runner, tree.go_required)
+    jobs = args.jobs or suggested_jobs(len(arch_plan.archs))
+    options = BuildOptions(
+        workdir=workdir,
+        jobs=jobs,
+        cmake=find_cmake(),
+        ninja=find_ninja(),
+        go=go.path,
+        go_version=go.version_text,
+        compiler_launcher=find_compiler_cache(args.compiler_cache),
+        with_vulkan=args.with_vulkan,
+        accept_validation_hole=args.accept_validation_hole,
+    )
+    return BuildPlan(
+        arch_plan=arch_plan, toolkit=toolkit, checkout=checkout, tree=tree, options=options
+    )
 
 
 def run(args: argparse.Namespace, runner: Runner) -> int:
-    plan = compute_plan(args, runner)
+    if args.with_vulkan:
+        reporter.warning(
+            "--with-vulkan: a Vulkan backend lets Ollama use GPUs that the CUDA plan excluded "
+            "(the Tesla M10 would come back through Vulkan)"
+        )
+    plan = make_build_plan(args, runner)
+    if not args.json:
+        show_plan(plan.arch_plan)
+    recipe = recipe_for(plan.tree.generation)
+    run_steps(plan, recipe.steps(plan), runner)
     if args.json:
         print_json(plan.to_json())
-    else:
-        show_plan(plan)
-    raise NotBuiltYetError(
-        "this version of ollama-build-tools plans builds but cannot run them yet",
-        hint="use the CMAKE_CUDA_ARCHITECTURES value above with Ollama's own build steps",
-    )
+    elif not runner.dry_run:
+        reporter.info(f"Ollama {plan.checkout.version} installed in {plan.staging_dir}")
+        reporter.info(f"logs: {plan.log_dir}")
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "build",
         help="plan and build Ollama (the default command)",
-        description="Plan the CUDA architectures and build Ollama with them.",
+        description="Fetch Ollama, detect its build generation from its files, plan the CUDA "
+        "architectures, and build the CPU and CUDA backends and the Go binary into a staging "
+        "tree laid out like the official release.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_plan_arguments(parser)
+    source = parser.add_argument_group("source")
+    source.add_argument(
+        "--source",
+        default=DEFAULT_SOURCE,
+        metavar="URL|PATH",
+        help=f"git URL or local repository (default: {DEFAULT_SOURCE})",
+    )
+    source.add_argument(
+        "--ref", default=DEFAULT_REF, help=f"tag, branch or commit (default: {DEFAULT_REF})"
+    )
+    source.add_argument(
+        "--source-dir",
+        type=Path,
+        metavar="DIR",
+        help="build this existing Ollama checkout in place (no fetch)",
+    )
+    source.add_argument(
+        "--force", action="store_true", help="discard local changes in the cached checkout"
+    )
+    add_plan_arguments(parser, for_build=True)
     add_toolkit_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the plan as JSON on stdout")
+    build = parser.add_argument_group("build")
+    build.add_argument(
+        "--workdir",
+        type=Path,
+        help="where sources, build trees, staging and logs go (default: <cache>/work)",
+    )
+    build.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        help="parallel compile jobs (default: from cores and free memory; a long arch list "
+        "needs about 1 GiB per nvcc job)",
+    )
+    build.add_argument(
+        "--compiler-cache",
+        choices=["auto", "ccache", "sccache", "none"],
+        default="auto",
+        help="compiler launcher for C, C++ and CUDA (default auto: ccache, else sccache)",
+    )
+    build.add_argument(
+        "--with-vulkan",
+        action="store_true",
+        help="also build a Vulkan backend if the tree finds Vulkan (warning: it re-exposes "
+        "GPUs that the CUDA plan excluded)",
+    )
+    build.add_argument(
+        "--accept-validation-hole",
+        action="store_true",
+        help="build a ref whose GPU discovery never validates CUDA GPUs anyway (v0.12.10 - "
+        "v0.13.1-rc1); you must then run it with CUDA_VISIBLE_DEVICES",
+    )
+    parser.add_argument("--json", action="store_true", help="print the build summary as JSON")
     parser.set_defaults(func=run)

@@ -42,7 +42,9 @@ def add_inventory_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+def add_plan_arguments(parser: argparse.ArgumentParser, *, for_build: bool = False) -> None:
+    """Arch options; ``for_build`` leaves out the generation/ref, which a build reads from
+    the source tree itself."""
     add_inventory_argument(parser)
     group = parser.add_argument_group("architecture plan")
     group.add_argument(
@@ -73,6 +75,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to embed PTX for plain arch entries: none, highest (default: SASS for all "
         "+ PTX for the newest arch, a JIT fallback for future GPUs at a small size cost), all",
     )
+    if for_build:
+        return
     group.add_argument(
         "--ollama-generation",
         metavar="GEN",
@@ -96,14 +100,23 @@ def generation_for_ref(ref: OllamaVersion) -> Generation:
     return match
 
 
-def arch_request_from_args(args: argparse.Namespace, cuda_version: str | None) -> ArchRequest:
-    ref = OllamaVersion.parse(args.ref) if args.ref else None
-    if args.ollama_generation:
-        generation = Generation.parse(args.ollama_generation)
-    elif ref is not None:
-        generation = generation_for_ref(ref)
-    else:
-        generation = Generation.G5
+def arch_request_from_args(
+    args: argparse.Namespace,
+    cuda_version: str | None,
+    *,
+    generation: Generation | None = None,
+    ref: OllamaVersion | None = None,
+) -> ArchRequest:
+    """Arch options to a request. A build passes the generation and release read from its
+    tree; ``plan`` takes them from --ollama-generation / --ref."""
+    if generation is None:
+        ref = OllamaVersion.parse(args.ref) if args.ref else None
+        if args.ollama_generation:
+            generation = Generation.parse(args.ollama_generation)
+        elif ref is not None:
+            generation = generation_for_ref(ref)
+        else:
+            generation = Generation.G5
     return ArchRequest(
         arch_tokens=request_tokens(args.arch),
         exclude_tokens=request_tokens(args.exclude_arch),

@@ -32,6 +32,10 @@ def compute_plan(args: argparse.Namespace, runner: Runner) -> ArchPlan:
     inventory = inventory_from_args(args, runner)
     toolkit_request = toolkit_request_from_args(args, os.environ)
     request = arch_request_from_args(args, toolkit_request.cuda_version)
+    if toolkit_request.cuda_version is not None:
+        # Check against the built-in table first: an impossible plan must fail in one line
+        # before a toolkit download, not after it.
+        make_arch_plan(request, inventory, None)
     toolkit = resolve_toolkit(toolkit_request, runner, install=True)
     return make_arch_plan(request, inventory, toolkit)
 

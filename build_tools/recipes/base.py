@@ -1,0 +1,39 @@
+"""What a recipe produces: an ordered list of commands, as data.
+
+A recipe turns a frozen :class:`~build_tools.buildplan.BuildPlan` into :class:`Step` values;
+the executor runs them (or prints them under ``--dry-run``). Nothing in a recipe runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from build_tools.buildplan import BuildPlan
+
+__all__ = ["GO_MODULE", "Phase", "Recipe", "Step"]
+
+Phase = Literal["configure", "cpu", "cuda", "install", "go"]
+
+# Every generation's -X variables live under this module path.
+GO_MODULE = "github.com/ollama/ollama"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    phase: Phase
+    name: str  # log file stem, e.g. "configure-cuda_v12"
+    title: str  # shown to the user
+    argv: tuple[str, ...]
+    cwd: Path | None = None
+    env: Mapping[str, str | None] | None = None
+    ninja_progress: bool = False  # the command prints Ninja's [N/M] lines
+
+
+class Recipe(Protocol):
+    def steps(self, plan: BuildPlan) -> list[Step]: ...
+
+    def ldflags(self, plan: BuildPlan) -> tuple[str, ...]: ...

@@ -1,0 +1,169 @@
+"""Recipe for the CMake-preset generations G3 (v0.5.8 - v0.12.3) and G4 (v0.12.4 - v0.25.0-rc0).
+
+Like Ollama's own release Dockerfile, the CPU and CUDA parts are configured in separate build
+directories from the ``CPU`` and ``CUDA <major>`` presets and installed into one staging prefix
+laid out as the official release (``bin/ollama``, ``lib/ollama/...``). Additions to the stock
+flow, each for a measured reason (build-facts.md):
+
+* ``-DCMAKE_CUDA_ARCHITECTURES=<plan>``, never ``native`` (a CI machine has no GPU);
+* both ``CMAKE_CUDA_COMPILER`` and ``CUDAToolkit_ROOT`` (P1: Ollama calls find_package before
+  enable_language, so otherwise headers and libraries can come from another toolkit);
+* ``CMAKE_INSTALL_PREFIX`` at configure time (P6: install paths are baked then);
+* ``OLLAMA_RUNNER_DIR=cuda_v<major>`` where CMakeLists uses it but the preset does not set it;
+* no Vulkan backend unless asked (it re-exposes GPUs that CUDA excluded);
+* compiler launchers set explicitly (ggml's GGML_CCACHE switch is overridden by Ollama's root
+  CMakeLists, P11/§5).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from build_tools.recipes.base import GO_MODULE, Step
+
+if TYPE_CHECKING:
+    from build_tools.buildplan import BuildPlan
+
+__all__ = ["CMakePresetRecipe"]
+
+
+class CMakePresetRecipe:
+    def _common_defines(self, plan: BuildPlan) -> list[str]:
+        options = plan.options
+        defines = [
+            "-G",
+            "Ninja",
+            f"-DCMAKE_MAKE_PROGRAM={options.ninja}",
+            f"-DCMAKE_INSTALL_PREFIX={plan.staging_dir}",
+        ]
+        if not options.with_vulkan:
+            defines.append("-DCMAKE_DISABLE_FIND_PACKAGE_Vulkan=ON")
+        launcher = options.compiler_launcher
+        # Setting a launcher, even the no-op `env`, also stops ggml from picking up whatever
+        # ccache is on PATH by itself: "none" must mean none.
+        value = str(launcher) if launcher is not None else "env"
+        for lang in ("C", "CXX", "CUDA"):
+            defines.append(f"-DCMAKE_{lang}_COMPILER_LAUNCHER={value}")
+        return defines
+
+    def _cmake(self, plan: BuildPlan) -> str:
+        return str(plan.options.cmake)
+
+    def steps(self, plan: BuildPlan) -> list[Step]:
+        cmake = self._cmake(plan)
+        root = plan.checkout.root
+        jobs = str(plan.options.jobs)
+        cpu_dir = plan.build_dir / "cpu"
+        cuda_name = plan.cuda_runner_dir
+        cuda_dir = plan.build_dir / cuda_name
+        toolkit = plan.toolkit
+        preset = plan.cuda_preset
+
+        cuda_defines = [
+            f"-DCMAKE_CUDA_ARCHITECTURES={plan.arch_plan.cuda_architectures}",
+            f"-DCMAKE_CUDA_COMPILER={toolkit.nvcc}",
+            f"-DCUDAToolkit_ROOT={toolkit.root}",
+        ]
+        if plan.tree.cmake_uses_runner_dir and "OLLAMA_RUNNER_DIR" not in plan.tree.presets.get(
+            preset, {}
+        ):
+            cuda_defines.append(f"-DOLLAMA_RUNNER_DIR={cuda_name}")
+        # Keep the CPU build from enabling CUDA with whatever nvcc it might find (it would
+        # default to `native`, which fails on a machine without GPU): a defined, false value
+        # makes check_language(CUDA) skip its search.
+        cpu_defines = ["-DCMAKE_CUDA_COMPILER=OFF"]
+        return [
+            Step(
+                phase="configure",
+                name="configure-cpu",
+                title="Configure CPU backends",
+                argv=(
+                    cmake,
+                    "--preset",
+                    "CPU",
+                    "-S",
+                    str(root),
+                    "-B",
+                    str(cpu_dir),
+                    *self._common_defines(plan),
+                    *cpu_defines,
+                ),
+            ),
+            Step(
+                phase="configure",
+                name=f"configure-{cuda_name}",
+                title=f"Configure CUDA backend ({preset}, {plan.arch_plan.cuda_architectures})",
+                argv=(
+                    cmake,
+                    "--preset",
+                    preset,
+                    "-S",
+                    str(root),
+                    "-B",
+                    str(cuda_dir),
+                    *self._common_defines(plan),
+                    *cuda_defines,
+                ),
+            ),
+            Step(
+                phase="cpu",
+                name="build-cpu",
+                title="Build CPU backends",
+                argv=(cmake, "--build", str(cpu_dir), "--target", "ggml-cpu", "--parallel", jobs),
+                ninja_progress=True,
+            ),
+            Step(
+                phase="cuda",
+                name=f"build-{cuda_name}",
+                title=f"Build CUDA backend {cuda_name}",
+                argv=(cmake, "--build", str(cuda_dir), "--target", "ggml-cuda", "--parallel", jobs),
+                ninja_progress=True,
+            ),
+            Step(
+                phase="install",
+                name="install-cpu",
+                title="Install CPU component",
+                argv=(cmake, "--install", str(cpu_dir), "--component", "CPU", "--strip"),
+            ),
+            Step(
+                phase="install",
+                name=f"install-{cuda_name}",
+                title="Install CUDA component",
+                argv=(cmake, "--install", str(cuda_dir), "--component", "CUDA", "--strip"),
+            ),
+            Step(
+                phase="go",
+                name="go-build",
+                title="Build the ollama Go binary",
+                argv=(
+                    str(plan.options.go),
+                    "build",
+                    "-trimpath",
+                    "-buildmode=pie",
+                    f"-ldflags={' '.join(self.ldflags(plan))}",
+                    "-o",
+                    str(plan.staging_dir / "bin" / "ollama"),
+                    ".",
+                ),
+                cwd=root,
+                # Never let Go fetch a newer toolchain by itself: the version was checked.
+                env={"CGO_ENABLED": "1", "GOTOOLCHAIN": "local"},
+            ),
+        ]
+
+    def ldflags(self, plan: BuildPlan) -> tuple[str, ...]:
+        flags = [
+            "-w",
+            "-s",
+            f"-X={GO_MODULE}/version.Version={plan.checkout.version}",
+            f"-X={GO_MODULE}/server.mode=release",
+        ]
+        minimum = plan.arch_plan.rule.minimum
+        if plan.tree.go_min_cc_knobs and minimum is not None:
+            # G3: Ollama's only runtime check is this minimum. Set from the plan's lowest arch,
+            # a GPU below it is logged "too old" and skipped instead of crashing the runner.
+            flags += [
+                f"-X={GO_MODULE}/discover.CudaComputeMajorMin={minimum[0]}",
+                f"-X={GO_MODULE}/discover.CudaComputeMinorMin={minimum[1]}",
+            ]
+        return tuple(flags)
