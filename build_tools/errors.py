@@ -10,13 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AuditError",
     "BuildToolsError",
     "CommandFailedError",
     "ConfigurationError",
+    "InputError",
     "InventoryError",
     "PlanError",
+    "SourceError",
     "ToolNotFoundError",
     "ToolkitError",
+    "UnknownLayoutError",
+    "UnreadableArtifactError",
+    "UnsupportedGenerationError",
+    "ValidationHoleError",
 ]
 
 
@@ -62,6 +69,40 @@ class ToolkitError(BuildToolsError):
     """A CUDA toolkit could not be installed, found or verified."""
 
     exit_code = 6
+
+
+class ValidationHoleError(PlanError):
+    """The Ollama ref never validates CUDA GPUs, so excluded GPUs cannot be kept out."""
+
+
+class AuditError(BuildToolsError):
+    """The compiled device code differs from the plan."""
+
+    exit_code = 7
+
+
+class InputError(BuildToolsError):
+    """A source, tree, library or archive is not what it should be."""
+
+    exit_code = 8
+
+
+class SourceError(InputError):
+    """The Ollama source could not be fetched or checked out, or has local changes."""
+
+
+class UnknownLayoutError(InputError):
+    """A source tree matches no known Ollama build generation."""
+
+
+class UnreadableArtifactError(InputError):
+    """A file, library or tarball could not be read as what it claims to be."""
+
+
+class UnsupportedGenerationError(BuildToolsError):
+    """A known Ollama generation that this version cannot build yet."""
+
+    exit_code = 9
 
 
 class CommandFailedError(BuildToolsError):

@@ -22,6 +22,7 @@ __all__ = [
     "GenerationInfo",
     "OllamaVersion",
     "RuntimeRule",
+    "generation_for_version",
     "generation_info",
 ]
 
@@ -153,3 +154,13 @@ def _load() -> dict[Generation, GenerationInfo]:
 
 def generation_info(generation: Generation) -> GenerationInfo:
     return _load()[generation]
+
+
+def generation_for_version(version: OllamaVersion) -> Generation:
+    """The generation whose tag range holds ``version`` (used when no source tree is at hand:
+    planning for a tag, inspecting a binary that records its version)."""
+    match = Generation.G1
+    for generation in Generation:
+        if generation_info(generation).first_tag <= version:
+            match = generation
+    return match

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_tools.errors import BuildToolsError, CommandFailedError
+from build_tools.errors import CommandFailedError, SourceError
 from build_tools.runner import Runner
 
 __all__ = ["Checkout", "SourceError", "SourceSpec", "prepare_source", "source_slug"]
@@ -21,10 +21,6 @@ __all__ = ["Checkout", "SourceError", "SourceSpec", "prepare_source", "source_sl
 DEFAULT_SOURCE = "https://github.com/ollama/ollama.git"
 # The release the test-suite's opt-in real-source tests build; see README.
 DEFAULT_REF = "v0.24.0"
-
-
-class SourceError(BuildToolsError):
-    exit_code = 8
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,7 +50,7 @@ def _presets(runner_dir_in_presets: bool) -> str:
     return json.dumps(data, indent=2)
 
 
-def _cmakelists(generation: str) -> str:
+def _cmakelists(generation: str, override_archs: str | None) -> str:
     if generation == "G3":
         # v0.5.8 - v0.9.2: CPU into lib/ollama, CUDA into lib/ollama/cuda_v<toolkit major>.
         install_dirs = textwrap.dedent(
@@ -102,6 +102,7 @@ def _cmakelists(generation: str) -> str:
                     set(CMAKE_CUDA_ARCHITECTURES "native")
                 endif()
                 find_package(CUDAToolkit)
+                OVERRIDE
                 enable_language(CUDA)
                 add_library(ggml-cuda SHARED ggml/cuda/kernel.cu)
                 target_link_libraries(ggml-cuda PRIVATE ggml-base CUDA::cudart CUDA::cublas
@@ -252,11 +253,20 @@ def write_fixture(
     tag: str = "v0.24.0",
     validates_cuda: bool = True,
     go_version: str = "1.22",
+    override_archs: str | None = None,
 ) -> Path:
-    """Write a fixture tree at ``root``, commit it and tag it; return ``root``."""
+    """Write a fixture tree at ``root``, commit it and tag it; return ``root``.
+
+    ``override_archs`` makes the tree's CMakeLists force its own arch list, ignoring the
+    plan - the kind of surprise the post-build audit exists to catch.
+    """
+    cmakelists = _cmakelists(generation, override_archs).replace(
+        "OVERRIDE",
+        f'set(CMAKE_CUDA_ARCHITECTURES "{override_archs}")' if override_archs else "",
+    )
     files: dict[str, str] = {
         "CMakePresets.json": _presets(runner_dir_in_presets=generation == "G4"),
-        "CMakeLists.txt": _cmakelists(generation),
+        "CMakeLists.txt": cmakelists,
         "go.mod": f"module github.com/ollama/ollama\n\ngo {go_version}\n",
         "main.go": MAIN_GO,
         **SOURCES,

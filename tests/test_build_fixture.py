@@ -90,6 +90,9 @@ def test_g4_build_release_layout_planned_sass_and_incremental_rebuilds(
     staging = Path(summary["staging_dir"])
     assert summary["plan"]["cuda_architectures"] == "86"
     assert summary["generation"] == "G4"
+    assert [(a["library"].endswith("libggml-cuda.so"), a["ok"]) for a in summary["audit"]] == [
+        (True, True)
+    ]
 
     # The official release layout.
     lib = staging / "lib" / "ollama"
@@ -270,3 +273,22 @@ def test_too_old_go_is_named(
     )
     assert code == 5
     assert "1.99.0" in err
+
+
+@pytest.mark.usefixtures("no_ambient_cuda")
+def test_audit_fails_the_build_when_the_tree_ignores_the_plan(
+    tmp_path: Path,
+    seed_inventory: Path,
+    cuda12_toolkit: Toolkit,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del cuda12_toolkit
+    source = write_fixture(tmp_path / "stubborn", generation="G4", override_archs="75;86")
+    code, _, err = build(
+        capsys, "build", "--source-dir", str(source), "--workdir", str(tmp_path / "w"),
+        "--inventory", str(seed_inventory), "--exclude-arch", "50", "--cuda", "12.4",
+    )
+    assert code == 7
+    text = " ".join(err.split())
+    assert "differs from the plan" in text
+    assert "sm_75" in text

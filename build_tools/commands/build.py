@@ -7,10 +7,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from build_tools.audit import audit_install
 from build_tools.buildplan import BuildOptions, BuildPlan
 from build_tools.console import reporter
 from build_tools.cuda_support import REACHABLE_CUDA_VERSIONS, supported_by_table
-from build_tools.errors import PlanError, ToolkitError
+from build_tools.errors import ToolkitError, ValidationHoleError
 from build_tools.execute import run_steps
 from build_tools.generations import OllamaVersion
 from build_tools.paths import default_cache_dir
@@ -42,10 +43,6 @@ The default source is {DEFAULT_SOURCE} at {DEFAULT_REF}. Work happens under --wo
 (sources/, build/, staging/, logs/); the result is staging/<source>/ laid out like the official
 release: bin/ollama and lib/ollama/ with the CPU backends and lib/ollama/cuda_vNN/.
 """
-
-
-class ValidationHoleError(PlanError):
-    """The ref never validates CUDA GPUs, so the plan cannot keep an excluded GPU out."""
 
 
 def _choose_cuda(request: ToolkitRequest, arch_plan: ArchPlan, tree: TreeFacts) -> ToolkitRequest:
@@ -149,8 +146,14 @@ def run(args: argparse.Namespace, runner: Runner) -> int:
         show_plan(plan.arch_plan)
     recipe = recipe_for(plan.tree.generation)
     run_steps(plan, recipe.steps(plan), runner)
+    audits = []
+    if not runner.dry_run:
+        with reporter.step("Audit the device code against the plan"):
+            audits = audit_install(plan.staging_dir, plan.arch_plan.archs)
+        for comparison in audits:
+            reporter.info(comparison.describe())
     if args.json:
-        print_json(plan.to_json())
+        print_json({**plan.to_json(), "audit": [c.to_json() for c in audits]})
     elif not runner.dry_run:
         reporter.info(f"Ollama {plan.checkout.version} installed in {plan.staging_dir}")
         reporter.info(f"logs: {plan.log_dir}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.detect import detect_inventory
-from build_tools.generations import Generation, OllamaVersion, generation_info
+from build_tools.generations import Generation, OllamaVersion, generation_for_version
 from build_tools.inventory import Inventory, load_inventory
 from build_tools.plan import ArchRequest, PtxPolicy, request_tokens
 from build_tools.runner import Runner
@@ -20,7 +20,6 @@ __all__ = [
     "add_inventory_argument",
     "add_plan_arguments",
     "arch_request_from_args",
-    "generation_for_ref",
     "inventory_from_args",
     "print_json",
 ]
@@ -91,15 +90,6 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, for_build: bool = Fal
     )
 
 
-def generation_for_ref(ref: OllamaVersion) -> Generation:
-    """The generation whose tag range contains ``ref`` (planning without a source tree)."""
-    match = Generation.G5
-    for generation in Generation:
-        if generation_info(generation).first_tag <= ref:
-            match = generation
-    return match
-
-
 def arch_request_from_args(
     args: argparse.Namespace,
     cuda_version: str | None,
@@ -114,7 +104,7 @@ def arch_request_from_args(
         if args.ollama_generation:
             generation = Generation.parse(args.ollama_generation)
         elif ref is not None:
-            generation = generation_for_ref(ref)
+            generation = generation_for_version(ref)
         else:
             generation = Generation.G5
     return ArchRequest(

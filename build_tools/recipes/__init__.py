@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import UnsupportedGenerationError
 from build_tools.generations import Generation
 from build_tools.recipes.base import Recipe, Step
 from build_tools.recipes.cmake_presets import CMakePresetRecipe
@@ -18,10 +18,6 @@ __all__ = [
     "read_tree",
     "recipe_for",
 ]
-
-
-class UnsupportedGenerationError(BuildToolsError):
-    exit_code = 9
 
 
 def recipe_for(generation: Generation) -> Recipe:

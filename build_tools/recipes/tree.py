@@ -12,15 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import UnknownLayoutError
 from build_tools.generations import Generation
 from build_tools.tools import go_directive
 
 __all__ = ["TreeFacts", "UnknownLayoutError", "detect_generation", "read_tree"]
-
-
-class UnknownLayoutError(BuildToolsError):
-    exit_code = 8
 
 
 # (generation, files that must all exist), checked in this order.

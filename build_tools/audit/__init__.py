@@ -1,0 +1,27 @@
+"""Audit of the device code in built CUDA libraries and of the installs and tarballs holding it.
+
+``fatbin`` parses the ELF ``.nv_fatbin`` section (pure Python, nothing executed), ``compare``
+checks it against the architecture plan, ``tree`` finds CUDA libraries in an install directory
+or tarball and reads its layout, ``cuobjdump`` cross-checks the parser with NVIDIA's tool.
+"""
+
+from __future__ import annotations
+
+from build_tools.errors import AuditError, UnreadableArtifactError
+
+from .compare import ArchComparison, check_archs, compare_archs
+from .fatbin import FatbinEntry, LibraryAudit, parse_fatbin, read_library
+from .install import audit_install
+
+__all__ = [
+    "ArchComparison",
+    "AuditError",
+    "FatbinEntry",
+    "LibraryAudit",
+    "UnreadableArtifactError",
+    "audit_install",
+    "check_archs",
+    "compare_archs",
+    "parse_fatbin",
+    "read_library",
+]

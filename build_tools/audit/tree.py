@@ -1,0 +1,433 @@
+"""Find and audit the CUDA libraries of an Ollama install: directory, release tarball or one file.
+
+Tarballs (``.tar.gz``/``.tgz``/``.tar.zst``/``.tar``, or ``-`` for a tar stream on stdin) are
+read in one streaming pass and never extracted: a CUDA library is held in memory while it is
+audited (about 130 MB for an arch-86 build, over 1 GB for a stock one), then dropped. Entries
+with an absolute name or a ``..`` component are listed as skipped and never read; links are
+recorded, never followed. ``.tar.zst`` needs the ``zstandard`` module or the ``zstd`` program
+(streamed through a FIFO, so nothing lands on disk either).
+
+The second half reads the layout: which backends exist and which Ollama generation the layout
+(or the version recorded in ``bin/ollama``) points to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import sys
+import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Literal
+
+from build_tools.errors import ConfigurationError
+from build_tools.generations import Generation, OllamaVersion, generation_for_version
+from build_tools.runner import Runner
+
+from .fatbin import LibraryAudit, UnreadableArtifactError, audit_elf_bytes, read_library
+
+__all__ = [
+    "Backend",
+    "BuildInfo",
+    "Layout",
+    "ScannedTree",
+    "SkippedEntry",
+    "TreeFile",
+    "is_cuda_library",
+    "read_layout",
+    "scan",
+]
+
+CUDA_LIBRARY = re.compile(r"^libggml[-_]cuda[\w-]*\.so(\.[\d.]+)?$")
+TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".tar.bz2")
+_CHUNK = 1 << 20
+
+FileKind = Literal["file", "symlink", "dir"]
+
+
+def is_cuda_library(name: str) -> bool:
+    """``libggml-cuda.so`` (G3-G5) or ``libggml_cuda_v12.so`` (G1/G2)."""
+    return CUDA_LIBRARY.match(PurePosixPath(name).name) is not None
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    path: str  # relative POSIX path, "./" stripped
+    kind: FileKind
+    size: int
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildInfo:
+    """What the Go binary's embedded build settings (its ``-ldflags``) tell."""
+
+    path: str
+    version: OllamaVersion | None
+    version_text: str | None  # as recorded, e.g. "0.6.8-0-g1234567"
+    cuda_minimum: tuple[int, int] | None  # -X discover.CudaComputeMajorMin/MinorMin (G2/G3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScannedTree:
+    source: str
+    source_kind: Literal["directory", "tarball", "library"]
+    files: tuple[TreeFile, ...]
+    libraries: tuple[LibraryAudit, ...]  # audited CUDA libraries, path relative to the root
+    skipped: tuple[SkippedEntry, ...] = ()
+    build_info: BuildInfo | None = None
+
+
+# --- Go build info -----------------------------------------------------------------------------
+
+_VERSION_X = re.compile(rb"ollama/version\.Version=v?(\d+\.\d+\.\d+(?:-rc\d+)?[\w.+-]*)")
+_MIN_X = re.compile(rb"discover\.CudaCompute(Major|Minor)Min=(\d+)")
+
+
+def _scan_build_info(stream: IO[bytes], path: str) -> BuildInfo:
+    """Go >= 1.18 records the build's ``-ldflags`` in the binary; Ollama sets its version there."""
+    version_text: str | None = None
+    minimum: dict[bytes, int] = {}
+    tail = b""
+    while chunk := stream.read(_CHUNK):
+        window = tail + chunk
+        if version_text is None and (match := _VERSION_X.search(window)):
+            version_text = match[1].decode()
+        for which, value in _MIN_X.findall(window):
+            minimum[which] = int(value)
+        tail = window[-256:]  # a match may straddle two chunks
+    version = None
+    if version_text is not None:
+        core = re.match(r"\d+\.\d+\.\d+(?:-rc\d+)?", version_text)
+        assert core is not None
+        # "0.6.8-3-gabc1234" (git describe) is a commit after 0.6.8: same generation.
+        version = OllamaVersion.parse(core[0])
+    cuda_minimum = None
+    if b"Major" in minimum:
+        cuda_minimum = (minimum[b"Major"], minimum.get(b"Minor", 0))
+    return BuildInfo(
+        path=path, version=version, version_text=version_text, cuda_minimum=cuda_minimum
+    )
+
+
+def _is_ollama_binary(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return parts[-1:] == ("ollama",) and (len(parts) == 1 or parts[-2] == "bin")
+
+
+# --- directories -------------------------------------------------------------------------------
+
+
+def _scan_directory(root: Path) -> ScannedTree:
+    # An install prefix such as /usr/local holds much more than Ollama: only read its parts.
+    tops = [root / "lib" / "ollama", root / "bin" / "ollama"]
+    if not tops[0].is_dir():
+        tops = [root]
+    files: list[TreeFile] = []
+    libraries: list[LibraryAudit] = []
+    build_info = None
+    for top in tops:
+        for path in _walk(top):
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                files.append(TreeFile(rel, "symlink", 0))
+                continue
+            if path.is_dir():
+                files.append(TreeFile(rel, "dir", 0))
+                continue
+            files.append(TreeFile(rel, "file", path.stat().st_size))
+            if is_cuda_library(rel):
+                audit = read_library(path)
+                libraries.append(replace(audit, path=rel))
+            elif build_info is None and _is_ollama_binary(rel):
+                with path.open("rb") as stream:
+                    build_info = _scan_build_info(stream, rel)
+    return ScannedTree(
+        source=str(root),
+        source_kind="directory",
+        files=tuple(files),
+        libraries=tuple(libraries),
+        build_info=build_info,
+    )
+
+
+def _walk(top: Path) -> Iterator[Path]:
+    if not top.is_dir() or top.is_symlink():
+        if top.exists() or top.is_symlink():
+            yield top
+        return
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in dirnames:
+            yield base / name
+        for name in sorted(filenames):
+            yield base / name
+
+
+# --- tarballs ----------------------------------------------------------------------------------
+
+
+def _safe_name(name: str) -> str | None:
+    """The member name made relative, or None if it is absolute or climbs with ``..``."""
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [p for p in PurePosixPath(name).parts if p != "."]
+    if ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _scan_tar(archive: tarfile.TarFile, source: str) -> ScannedTree:
+    files: list[TreeFile] = []
+    libraries: list[LibraryAudit] = []
+    skipped: list[SkippedEntry] = []
+    build_info = None
+    for member in archive:
+        name = _safe_name(member.name)
+        if name is None:
+            skipped.append(SkippedEntry(member.name, "absolute path or '..': not followed"))
+            continue
+        if not name:
+            continue
+        if member.issym() or member.islnk():
+            files.append(TreeFile(name, "symlink", 0))
+            continue
+        if member.isdir():
+            files.append(TreeFile(name, "dir", 0))
+            continue
+        if not member.isreg():
+            skipped.append(SkippedEntry(member.name, "not a regular file"))
+            continue
+        files.append(TreeFile(name, "file", member.size))
+        if is_cuda_library(name) or (build_info is None and _is_ollama_binary(name)):
+            stream = archive.extractfile(member)
+            assert stream is not None  # regular members always have data
+            with stream:
+                if is_cuda_library(name):
+                    libraries.append(audit_elf_bytes(stream.read(), name))
+                else:
+                    build_info = _scan_build_info(stream, name)
+    return ScannedTree(
+        source=source,
+        source_kind="tarball",
+        files=tuple(files),
+        libraries=tuple(libraries),
+        skipped=tuple(skipped),
+        build_info=build_info,
+    )
+
+
+def _open_stream_tar(stream: IO[bytes], source: str) -> ScannedTree:
+    try:
+        # "r|*": sequential (no seeking back), compression detected from the data.
+        with tarfile.open(fileobj=stream, mode="r|*") as archive:
+            return _scan_tar(archive, source)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise UnreadableArtifactError(
+            f"{source}: not a readable tar archive ({error})",
+            hint="pass an install directory, a .tar.gz/.tgz/.tar.zst release tarball or a library",
+        ) from None
+
+
+def _scan_zstd(path: Path, runner: Runner) -> ScannedTree:
+    try:
+        zstandard: Any = importlib.import_module("zstandard")
+    except ImportError:
+        return _scan_zstd_program(path, runner)
+    with path.open("rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        with reader:
+            return _open_stream_tar(reader, str(path))
+
+
+def _scan_zstd_program(path: Path, runner: Runner) -> ScannedTree:
+    """Decompress with the ``zstd`` program into a FIFO that tarfile reads: nothing hits disk."""
+    zstd = runner.which(
+        "zstd",
+        hint="install zstd (apt-get install zstd) or the Python module (pip install zstandard), "
+        "or pipe the archive in: zstd -dc FILE | python -m build_tools inspect -",
+    )
+    with tempfile.TemporaryDirectory(prefix="inspect-") as scratch:
+        fifo = Path(scratch) / "tar"
+        os.mkfifo(fifo, 0o600)
+        failure: list[BaseException] = []
+
+        def decompress() -> None:
+            try:
+                argv: list[str | os.PathLike[str]] = [zstd, "-d", "-q", "-f", "--no-sparse"]
+                argv += [path, "-o", fifo]
+                runner.run(argv, probe=True, what="zstd -d")
+            except BaseException as error:  # reported by the reading side
+                failure.append(error)
+            finally:
+                # If zstd died before opening the FIFO, the reader is blocked in open(): this
+                # unblocks it (it then sees an empty stream). ENXIO means nobody waits: fine.
+                with contextlib.suppress(OSError):
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+        worker = threading.Thread(target=decompress, daemon=True)
+        worker.start()
+        try:
+            with fifo.open("rb") as stream:
+                result = _open_stream_tar(stream, str(path))
+        except UnreadableArtifactError:
+            worker.join()
+            if failure:
+                raise failure[0] from None
+            raise
+        worker.join()
+        if failure:
+            raise failure[0]
+        return result
+
+
+def scan(path: Path | str, runner: Runner) -> ScannedTree:
+    """Scan an install directory, a tarball (``-`` = a tar stream on stdin) or one library."""
+    if str(path) == "-":
+        return _open_stream_tar(sys.stdin.buffer, "<stdin>")
+    path = Path(path)
+    if not path.exists():
+        raise ConfigurationError(
+            f"{path} does not exist",
+            hint="pass an Ollama install directory (e.g. /usr/local), a release tarball or a "
+            "CUDA library",
+        )
+    if path.is_dir():
+        return _scan_directory(path)
+    name = path.name.lower()
+    if name.endswith((".tar.zst", ".tzst")):
+        return _scan_zstd(path, runner)
+    if name.endswith(TARBALL_SUFFIXES):
+        with path.open("rb") as stream:
+            return _open_stream_tar(stream, str(path))
+    audit = read_library(path)
+    return ScannedTree(
+        source=str(path),
+        source_kind="library",
+        files=(TreeFile(path.name, "file", audit.size),),
+        libraries=(replace(audit, path=path.name),),
+    )
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+BackendKind = Literal["cpu", "cuda", "vulkan", "rocm", "mlx"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backend:
+    kind: BackendKind
+    name: str  # "cuda_v12", "vulkan", "cpu"; the flat CUDA layout is named after its directory
+    dir: str  # relative to the scanned root
+    libraries: tuple[LibraryAudit, ...] = ()  # CUDA only
+    variants: tuple[str, ...] = ()  # CPU only: "haswell", "cpu_avx2" ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    lib_dir: str  # "lib/ollama", or "" when the scanned root is that directory
+    backends: tuple[Backend, ...]
+    generations: tuple[Generation, ...]  # candidates, oldest first; empty if nothing tells
+    evidence: tuple[str, ...]  # why those generations
+
+
+def _lib_dir(files: tuple[TreeFile, ...]) -> str:
+    dirs = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
+    candidates = [d for d in dirs if d == "lib/ollama" or d.endswith("/lib/ollama")]
+    return min(candidates, key=len) if candidates else ""
+
+
+def _under(path: str, lib_dir: str) -> str | None:
+    if not lib_dir:
+        return path
+    return path[len(lib_dir) + 1 :] if path.startswith(lib_dir + "/") else None
+
+
+def _cuda_name(directory: str, lib_dir: str, library: str) -> str:
+    if directory != lib_dir:
+        return PurePosixPath(directory).name
+    # Flat layouts: G1 names the library after the backend (libggml_cuda_v12.so).
+    match = re.match(r"^libggml_(cuda\w*)\.so", PurePosixPath(library).name)
+    return match[1] if match else "cuda"
+
+
+def _backends(tree: ScannedTree, lib_dir: str, rel: list[str]) -> list[Backend]:
+    backends: list[Backend] = []
+    cpu = {m[1] for p in rel if (m := re.match(r"^libggml-cpu-([\w-]+?)\.so", p))}
+    cpu |= {m[1] for p in rel if (m := re.match(r"^runners/(cpu\w*)/", p))}
+    if cpu:
+        backends.append(Backend(kind="cpu", name="cpu", dir=lib_dir, variants=tuple(sorted(cpu))))
+    by_dir: dict[str, list[LibraryAudit]] = {}
+    for audit in tree.libraries:
+        parent = str(PurePosixPath(audit.path).parent)
+        by_dir.setdefault("" if parent == "." else parent, []).append(audit)
+    for directory, audits in sorted(by_dir.items()):
+        name = _cuda_name(directory, lib_dir, audits[0].path)
+        backends.append(Backend(kind="cuda", name=name, dir=directory, libraries=tuple(audits)))
+    others: dict[str, BackendKind] = {}
+    for path in rel:
+        parts = path.split("/")
+        top = parts[1] if parts[0] == "runners" and len(parts) > 2 else parts[0]
+        if top.startswith("vulkan") or "libggml-vulkan" in path:
+            others.setdefault(top if len(parts) > 1 else "vulkan", "vulkan")
+        elif top.startswith("rocm") or "libggml-hip" in path:
+            others.setdefault(top if len(parts) > 1 else "rocm", "rocm")
+        elif top.startswith("mlx") and len(parts) > 1:
+            others.setdefault(top, "mlx")
+    for name, kind in sorted(others.items()):
+        where = "/".join(p for p in (lib_dir, name) if p)
+        backends.append(Backend(kind=kind, name=name, dir=where))
+    return backends
+
+
+# Layout clues, most specific first: (test on the library-dir paths, generations, evidence).
+_LAYOUT_CLUES: tuple[tuple[str, tuple[Generation, ...], str], ...] = (
+    (r"llama-server", (Generation.G5,), "llama-server in the library directory (G5 layout)"),
+    (r"runners/[^/]+/libggml_cuda", (Generation.G2,), "runners/*/libggml_cuda_vNN.so (G2 make)"),
+    (r"libggml_cuda", (Generation.G1,), "flat libggml_cuda_vNN.so (G1 make layout)"),
+    (r"cuda_v11/", (Generation.G3,), "cuda_v11/ (shipped only by v0.5.8 - v0.9.2, G3)"),
+    (r"vulkan/", (Generation.G4,), "vulkan/ without llama-server (shipped from v0.12.6, G4)"),
+    (
+        r"(cuda\w*/)?libggml-(cuda|base|cpu)",
+        (Generation.G3, Generation.G4),
+        "libggml-cuda.so without llama-server: G3 (v0.5.8 - v0.12.3) and G4 (v0.12.4 - "
+        "v0.25.0-rc0) install the same layout",
+    ),
+)
+
+
+def _generations(tree: ScannedTree, rel: list[str]) -> tuple[tuple[Generation, ...], str]:
+    info = tree.build_info
+    if info is not None and info.version is not None:
+        evidence = f"{info.path} was built as version {info.version_text}"
+        return (generation_for_version(info.version),), evidence
+    for pattern, generations, evidence in _LAYOUT_CLUES:
+        if any(re.match(pattern, path) for path in rel):
+            return generations, evidence
+    return (), "no ggml library or llama-server found"
+
+
+def read_layout(tree: ScannedTree) -> Layout:
+    """Backends and candidate generations of a scanned tree."""
+    lib_dir = "" if tree.source_kind == "library" else _lib_dir(tree.files)
+    rel = [r for f in tree.files if f.kind != "dir" and (r := _under(f.path, lib_dir)) is not None]
+    rel += [r + "/" for f in tree.files if f.kind == "dir" and (r := _under(f.path, lib_dir))]
+    backends = _backends(tree, lib_dir, rel)
+    if tree.source_kind == "library":
+        return Layout(lib_dir="", backends=tuple(backends), generations=(), evidence=())
+    generations, evidence = _generations(tree, rel)
+    return Layout(
+        lib_dir=lib_dir, backends=tuple(backends), generations=generations, evidence=(evidence,)
+    )
