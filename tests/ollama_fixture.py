@@ -50,7 +50,7 @@ def _presets(runner_dir_in_presets: bool) -> str:
     return json.dumps(data, indent=2)
 
 
-def _cmakelists(generation: str, override_archs: str | None) -> str:
+def _cmakelists(generation: str) -> str:
     if generation == "G3":
         # v0.5.8 - v0.9.2: CPU into lib/ollama, CUDA into lib/ollama/cuda_v<toolkit major>.
         install_dirs = textwrap.dedent(
@@ -260,7 +260,7 @@ def write_fixture(
     ``override_archs`` makes the tree's CMakeLists force its own arch list, ignoring the
     plan - the kind of surprise the post-build audit exists to catch.
     """
-    cmakelists = _cmakelists(generation, override_archs).replace(
+    cmakelists = _cmakelists(generation).replace(
         "OVERRIDE",
         f'set(CMAKE_CUDA_ARCHITECTURES "{override_archs}")' if override_archs else "",
     )

@@ -53,13 +53,18 @@ def materialise_tag(repo: Path, tag: str, dest: Path) -> Path:
         archive.extractall(dest, filter="data")
     when = subprocess.run(
         ["git", "-C", str(repo), "log", "-1", "--format=%cI", tag],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     env = {
         "PATH": os.environ["PATH"],
-        "GIT_AUTHOR_NAME": "real-source", "GIT_AUTHOR_EMAIL": "real-source@example.invalid",
-        "GIT_COMMITTER_NAME": "real-source", "GIT_COMMITTER_EMAIL": "real-source@example.invalid",
-        "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when,
+        "GIT_AUTHOR_NAME": "real-source",
+        "GIT_AUTHOR_EMAIL": "real-source@example.invalid",
+        "GIT_COMMITTER_NAME": "real-source",
+        "GIT_COMMITTER_EMAIL": "real-source@example.invalid",
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_DATE": when,
     }
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", tag], ["tag", tag]):
         subprocess.run(["git", "-C", str(dest), *args], check=True, capture_output=True, env=env)

@@ -7,12 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ollama_fixture import write_fixture
 
 from build_tools.__main__ import main
 from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, write_json_inventory
+from ollama_fixture import write_fixture
 
 pytestmark = pytest.mark.toolchain
 

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from ollama_fixture import write_fixture
 
 from build_tools.__main__ import main
 
 from boxes import SEED_BOX, smi_csv, write_json_inventory
+from ollama_fixture import write_fixture
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ollama_fixture import write_fixture
 
 from build_tools.buildplan import BuildOptions, BuildPlan
 from build_tools.generations import Generation
@@ -15,6 +14,7 @@ from build_tools.source import Checkout
 from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, inventory
+from ollama_fixture import write_fixture
 
 CUDA_12_4_LIST = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80", "86", "87", "89")
 CUDA_12_4_LIST = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80", "86", "87", "89")

@@ -17,11 +17,13 @@ from build_tools.generations import OllamaVersion
 from build_tools.paths import default_cache_dir
 from build_tools.plan import ArchPlan, ArchRequest, make_arch_plan
 from build_tools.recipes import TreeFacts, read_tree, recipe_for
+from build_tools.recipes.base import PHASES, steps_until
 from build_tools.runner import Runner
 from build_tools.source import DEFAULT_REF, DEFAULT_SOURCE, SourceSpec, prepare_source
 from build_tools.toolkit import (
     ToolkitRequest,
     add_toolkit_arguments,
+    check_host_compiler,
     resolve_toolkit,
     toolkit_request_from_args,
 )
@@ -116,6 +118,9 @@ def make_build_plan(args: argparse.Namespace, runner: Runner) -> BuildPlan:
         )
     arch_plan = make_arch_plan(request_for(toolkit.version), inventory, toolkit)
     _check_hole(arch_plan, tree, args.accept_validation_hole)
+    # nvcc rejects host compilers newer than it knows (CUDA 12.4: gcc <= 13); say so before a
+    # configure step fails with a wall of CMake output.
+    check_host_compiler(toolkit.root, toolkit.version, runner)
 
     go = find_go(runner, tree.go_required)
     jobs = args.jobs or suggested_jobs(len(arch_plan.archs))
@@ -145,9 +150,9 @@ def run(args: argparse.Namespace, runner: Runner) -> int:
     if not args.json:
         show_plan(plan.arch_plan)
     recipe = recipe_for(plan.tree.generation)
-    run_steps(plan, recipe.steps(plan), runner)
+    run_steps(plan, steps_until(recipe.steps(plan), args.stop_after), runner)
     audits = []
-    if not runner.dry_run:
+    if not runner.dry_run and args.stop_after is None:
         with reporter.step("Audit the device code against the plan"):
             audits = audit_install(plan.staging_dir, plan.arch_plan.archs)
         for comparison in audits:
@@ -221,6 +226,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="build a ref whose GPU discovery never validates CUDA GPUs anyway (v0.12.10 - "
         "v0.13.1-rc1); you must then run it with CUDA_VISIBLE_DEVICES",
+    )
+    build.add_argument(
+        "--stop-after",
+        choices=PHASES,
+        help="stop after this phase (e.g. configure, to inspect or drive the build trees "
+        "yourself); the audit runs only for complete builds",
     )
     parser.add_argument("--json", action="store_true", help="print the build summary as JSON")
     parser.set_defaults(func=run)

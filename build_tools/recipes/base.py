@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from build_tools.buildplan import BuildPlan
 
-__all__ = ["GO_MODULE", "Phase", "Recipe", "Step"]
+__all__ = ["GO_MODULE", "PHASES", "Phase", "Recipe", "Step", "steps_until"]
 
 Phase = Literal["configure", "cpu", "cuda", "install", "go"]
+PHASES: tuple[Phase, ...] = ("configure", "cpu", "cuda", "install", "go")
 
 # Every generation's -X variables live under this module path.
 GO_MODULE = "github.com/ollama/ollama"
@@ -37,3 +38,11 @@ class Recipe(Protocol):
     def steps(self, plan: BuildPlan) -> list[Step]: ...
 
     def ldflags(self, plan: BuildPlan) -> tuple[str, ...]: ...
+
+
+def steps_until(steps: list[Step], last: Phase | None) -> list[Step]:
+    """The steps up to and including phase ``last`` (all of them when None)."""
+    if last is None:
+        return steps
+    limit = PHASES.index(last)
+    return [step for step in steps if PHASES.index(step.phase) <= limit]

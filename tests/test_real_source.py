@@ -1,0 +1,91 @@
+"""Opt-in: configure real Ollama trees with the tool and compile a few targets of each.
+
+Set BUILD_TOOLS_OLLAMA_REPO to a clone of github.com/ollama/ollama. A full build takes 10-20
+minutes on 2 cores, so this checks the parts that fixtures cannot reproduce - the real presets,
+CMakeLists and ggml sources - on ggml-base, one CPU variant and two ggml-cuda objects.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build_tools.__main__ import main
+from build_tools.audit import read_library
+from build_tools.toolkit.model import Toolkit
+
+from boxes import SEED_BOX, write_json_inventory
+from real_source import materialise_tag, ollama_repo
+
+pytestmark = [pytest.mark.real_source, pytest.mark.toolchain]
+
+
+def ninja(build_dir: Path, *targets: str) -> None:
+    subprocess.run(["ninja", "-C", str(build_dir), *targets], check=True, capture_output=True)
+
+
+def cuda_objects(build_dir: Path, names: tuple[str, ...]) -> list[str]:
+    listing = subprocess.run(
+        ["ninja", "-C", str(build_dir), "-t", "targets", "all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    targets = [line.split(":")[0] for line in listing.splitlines()]
+    return [t for t in targets if t.endswith(tuple(f"/{n}.cu.o" for n in names))]
+
+
+@pytest.mark.parametrize(("tag", "generation"), [("v0.6.8", "G3"), ("v0.24.0", "G4")])
+def test_real_tree_compiles_exactly_the_planned_archs(
+    tag: str,
+    generation: str,
+    tmp_path: Path,
+    cuda12_toolkit: Toolkit,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = ollama_repo()
+    del cuda12_toolkit
+    source = materialise_tag(repo, tag, tmp_path / "src")
+    inventory = write_json_inventory(tmp_path / "seed.json", SEED_BOX)
+    code = main(
+        [
+            "build",
+            "--source",
+            str(source),
+            "--ref",
+            tag,
+            "--workdir",
+            str(tmp_path / "work"),
+            "--inventory",
+            str(inventory),
+            "--arch",
+            "61,86",
+            "--exclude-arch",
+            "50",
+            "--cuda",
+            "12.4",
+            "--stop-after",
+            "configure",
+            "--json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["generation"] == generation
+    assert summary["plan"]["cuda_architectures"] == "61-real;86"
+    build_dir = Path(summary["build_dir"])
+
+    ninja(build_dir / "cpu", "ggml-base", "ggml-cpu-haswell")
+    assert list((build_dir / "cpu").rglob("libggml-cpu-haswell.so"))
+
+    objects = cuda_objects(build_dir / "cuda_v12", ("acc", "arange"))
+    assert len(objects) == 2, objects
+    ninja(build_dir / "cuda_v12", *objects)
+    for obj in objects:
+        audit = read_library(build_dir / "cuda_v12" / obj)
+        assert audit.sass == ("61", "86"), obj
+        assert audit.ptx == ("86",), obj
