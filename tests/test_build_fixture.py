@@ -14,7 +14,7 @@ from build_tools.toolkit.model import Toolkit
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture
 
-pytestmark = pytest.mark.toolchain
+pytestmark = [pytest.mark.toolchain, pytest.mark.usefixtures("no_ambient_cuda")]
 
 
 def cuobjdump_listing(toolkit: Toolkit, library: Path) -> list[str]:
@@ -39,6 +39,14 @@ def build(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
     return code, captured.out, captured.err
 
 
+def in_place(source: Path, workdir: Path, inventory: Path, *extra: str) -> list[str]:
+    """`build` arguments for a fixture tree built in place with CUDA 12.4."""
+    return [
+        "build", "--source-dir", str(source), "--workdir", str(workdir),
+        "--inventory", str(inventory), "--cuda", "12.4", *extra,
+    ]  # fmt: skip
+
+
 def log_of(workdir: Path, stem: str) -> str:
     (log,) = workdir.glob(f"logs/*/*-{stem}.log")
     return log.read_text()
@@ -60,7 +68,6 @@ def no_ambient_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_PATH", raising=False)
 
 
-@pytest.mark.usefixtures("no_ambient_cuda")
 def test_g4_build_release_layout_planned_sass_and_incremental_rebuilds(
     tmp_path: Path,
     g4_source: Path,
@@ -134,7 +141,6 @@ def test_g4_build_release_layout_planned_sass_and_incremental_rebuilds(
     assert cuobjdump_listing(cuda12_toolkit, cuda_lib) == ["ELF sm_75", "ELF sm_86", "PTX sm_86"]
 
 
-@pytest.mark.usefixtures("no_ambient_cuda")
 def test_g3_build_sets_ollamas_minimum_from_the_plan(
     tmp_path: Path,
     seed_inventory: Path,
@@ -172,33 +178,29 @@ def test_g3_build_sets_ollamas_minimum_from_the_plan(
     # The M10 (cc 5.0) is below this minimum: G3 Ollama logs it "too old" and skips it.
     assert "minimum=8.6" in output
     assert "version=0.6.8" in output
+    # ... and the build info records how: `go version -m` shows the ldflags.
+    info = subprocess.run(
+        ["go", "version", "-m", str(staging / "bin" / "ollama")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-X=github.com/ollama/ollama/discover.CudaComputeMajorMin=8" in info
+    assert "-X=github.com/ollama/ollama/discover.CudaComputeMinorMin=6" in info
+    assert "-X=github.com/ollama/ollama/version.Version=0.6.8" in info
 
 
-@pytest.mark.usefixtures("no_ambient_cuda")
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
 def test_dry_run_prints_every_command_and_touches_nothing(
     tmp_path: Path,
     g4_source: Path,
     seed_inventory: Path,
-    cuda12_toolkit: Toolkit,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    del cuda12_toolkit  # installed beforehand: a dry run installs nothing
     workdir = tmp_path / "work"
     before = sorted(p.relative_to(g4_source) for p in g4_source.rglob("*"))
     code, _, err = build(
-        capsys,
-        "--dry-run",
-        "build",
-        "--source-dir",
-        str(g4_source),
-        "--workdir",
-        str(workdir),
-        "--inventory",
-        str(seed_inventory),
-        "--exclude-arch",
-        "50",
-        "--cuda",
-        "12.4",
+        capsys, "--dry-run", *in_place(g4_source, workdir, seed_inventory, "--exclude-arch", "50")
     )
     assert code == 0, err
     text = " ".join(err.split())
@@ -217,29 +219,14 @@ def test_dry_run_prints_every_command_and_touches_nothing(
     assert sorted(p.relative_to(g4_source) for p in g4_source.rglob("*")) == before
 
 
-@pytest.mark.usefixtures("no_ambient_cuda")
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
 def test_validation_hole_ref_is_refused_unless_accepted(
     tmp_path: Path,
     seed_inventory: Path,
-    cuda12_toolkit: Toolkit,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    del cuda12_toolkit
     source = write_fixture(tmp_path / "hole", generation="G4", tag="v0.13.0", validates_cuda=False)
-    args = [
-        "--dry-run",
-        "build",
-        "--source-dir",
-        str(source),
-        "--workdir",
-        str(tmp_path / "w"),
-        "--inventory",
-        str(seed_inventory),
-        "--exclude-arch",
-        "50",
-        "--cuda",
-        "12.4",
-    ]
+    args = ["--dry-run", *in_place(source, tmp_path / "w", seed_inventory, "--exclude-arch", "50")]
     code, _, err = build(capsys, *args)
     assert code == 3
     assert "f8f107181" in err
@@ -249,44 +236,27 @@ def test_validation_hole_ref_is_refused_unless_accepted(
     assert "warning" in err
 
 
-@pytest.mark.usefixtures("no_ambient_cuda")
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
 def test_too_old_go_is_named(
     tmp_path: Path,
     seed_inventory: Path,
-    cuda12_toolkit: Toolkit,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    del cuda12_toolkit
     source = write_fixture(tmp_path / "future", generation="G4", go_version="1.99.0")
-    code, _, err = build(
-        capsys,
-        "--dry-run",
-        "build",
-        "--source-dir",
-        str(source),
-        "--workdir",
-        str(tmp_path / "w"),
-        "--inventory",
-        str(seed_inventory),
-        "--cuda",
-        "12.4",
-    )
+    code, _, err = build(capsys, "--dry-run", *in_place(source, tmp_path / "w", seed_inventory))
     assert code == 5
     assert "1.99.0" in err
 
 
-@pytest.mark.usefixtures("no_ambient_cuda")
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
 def test_audit_fails_the_build_when_the_tree_ignores_the_plan(
     tmp_path: Path,
     seed_inventory: Path,
-    cuda12_toolkit: Toolkit,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    del cuda12_toolkit
     source = write_fixture(tmp_path / "stubborn", generation="G4", override_archs="75;86")
     code, _, err = build(
-        capsys, "build", "--source-dir", str(source), "--workdir", str(tmp_path / "w"),
-        "--inventory", str(seed_inventory), "--exclude-arch", "50", "--cuda", "12.4",
+        capsys, *in_place(source, tmp_path / "w", seed_inventory, "--exclude-arch", "50")
     )
     assert code == 7
     text = " ".join(err.split())

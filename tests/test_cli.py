@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.__main__ import main
+from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, smi_csv, write_json_inventory
 from ollama_fixture import write_fixture
@@ -186,3 +187,24 @@ def test_help_teaches_the_main_job() -> None:
     plan_help = run_cli("plan", "--help")
     assert "--inventory" in plan_help.stdout
     assert "examples:" in plan_help.stdout
+
+
+@pytest.mark.toolchain
+def test_arch_50_against_a_real_cuda_13_nvcc_fails_naming_cuda_12(cuda13_toolkit: Toolkit) -> None:
+    result = run_cli("plan", "--arch", "50", "--cuda-home", str(cuda13_toolkit.root))
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(cuda13_toolkit.nvcc) in lines[0]  # judged by that nvcc's own lists
+    assert "CUDA 6.0 to 12.x" in lines[0]
+    assert "--cuda 12.4" in lines[0]
+
+
+@pytest.mark.toolchain
+def test_plan_reports_the_toolkit_it_validated_against(cuda12_toolkit: Toolkit) -> None:
+    result = run_cli("plan", "--arch", "50,86", "--cuda", "12.4", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["toolkit"]["version"] == "12.4"
+    assert data["toolkit"]["nvcc"] == str(cuda12_toolkit.nvcc)
+    assert data["cuda_architectures"] == "50-real;86"
