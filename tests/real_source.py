@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -27,18 +26,36 @@ def ollama_repo() -> Path:
     return Path(value)
 
 
-def _archive(repo: Path, tag: str, excludes: list[str]) -> bytes:
-    pathspec = [f":(exclude){path}" for path in excludes]
+def _missing_paths(repo: Path, tag: str) -> list[str]:
+    """Paths of ``tag``'s tree whose blobs this clone does not have."""
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "--full-tree", tag],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    entries = [line.split("\t", 1) for line in listing.splitlines() if " blob " in line]
+    shas = "\n".join(meta.split()[2] for meta, _ in entries) + "\n"
+    checked = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch-check"],
+        input=shas,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return [
+        path for (_, path), line in zip(entries, checked, strict=True) if line.endswith(" missing")
+    ]
+
+
+def _archive(repo: Path, tag: str) -> bytes:
+    pathspec = [f":(exclude){path}" for path in _missing_paths(repo, tag)]
     result = subprocess.run(
         ["git", "-C", str(repo), "archive", "--format=tar", tag, "--", ".", *pathspec],
         capture_output=True,
         check=False,
     )
-    found = re.findall(rb"invalid object \d+ [0-9a-f]+ for '([^']+)'", result.stderr)
     # git still reports an excluded missing blob but then exits 0 (build-facts.md P7).
-    missing = [m.decode() for m in found if m.decode() not in excludes]
-    if missing:
-        return _archive(repo, tag, excludes + missing)
     if result.returncode != 0:
         raise RuntimeError(result.stderr.decode(errors="replace"))
     return result.stdout
@@ -49,7 +66,7 @@ def materialise_tag(repo: Path, tag: str, dest: Path) -> Path:
     if (dest / ".git").exists():
         return dest
     dest.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(_archive(repo, tag, [])), mode="r:") as archive:
+    with tarfile.open(fileobj=io.BytesIO(_archive(repo, tag)), mode="r:") as archive:
         archive.extractall(dest, filter="data")
     when = subprocess.run(
         ["git", "-C", str(repo), "log", "-1", "--format=%cI", tag],

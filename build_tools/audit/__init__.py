@@ -11,7 +11,7 @@ from build_tools.errors import AuditError, UnreadableArtifactError
 
 from .compare import ArchComparison, check_archs, compare_archs
 from .fatbin import FatbinEntry, LibraryAudit, parse_fatbin, read_library
-from .install import audit_install
+from .install import audit_go_binary, audit_install
 
 __all__ = [
     "ArchComparison",
@@ -19,6 +19,7 @@ __all__ = [
     "FatbinEntry",
     "LibraryAudit",
     "UnreadableArtifactError",
+    "audit_go_binary",
     "audit_install",
     "check_archs",
     "compare_archs",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from build_tools.archs import CudaArch
@@ -10,9 +10,10 @@ from build_tools.errors import AuditError
 
 from .compare import ArchComparison, check_archs
 from .fatbin import read_library
+from .gobinary import read_go_strings
 from .tree import is_cuda_library
 
-__all__ = ["audit_install"]
+__all__ = ["audit_go_binary", "audit_install"]
 
 
 def audit_install(staging: Path, planned: Sequence[CudaArch]) -> list[ArchComparison]:
@@ -33,3 +34,25 @@ def audit_install(staging: Path, planned: Sequence[CudaArch]) -> list[ArchCompar
             hint="the CUDA configure step did not find the toolkit; see the configure log",
         )
     return [check_archs(read_library(path), planned) for path in libraries]
+
+
+def audit_go_binary(binary: Path, expected: Mapping[str, str]) -> dict[str, str]:
+    """Check the Go variables Ollama's runtime reads hold what the build injected.
+
+    A wrong minimum here is as bad as a wrong fatbin: a G3 Ollama whose minimum is still 5.0
+    schedules layers on the Tesla M10 and crashes its runner.
+    """
+    with binary.open("rb") as stream:
+        found = read_go_strings(stream, list(expected))
+    wrong = [
+        f"{name.rsplit('/', 1)[-1]}={found.get(name, '<unreadable>')} (expected {value})"
+        for name, value in expected.items()
+        if found.get(name) != value
+    ]
+    if wrong:
+        raise AuditError(
+            f"{binary}: Go variables differ from the build's -X flags: {'; '.join(wrong)}",
+            hint="check that the tree's Go module is github.com/ollama/ollama and that nothing "
+            "overrides -ldflags (GOFLAGS)",
+        )
+    return found

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 import re
 import sys
@@ -31,6 +32,7 @@ from build_tools.generations import Generation, OllamaVersion, generation_for_ve
 from build_tools.runner import Runner
 
 from .fatbin import LibraryAudit, UnreadableArtifactError, audit_elf_bytes, read_library
+from .gobinary import OLLAMA_GO_VARIABLES, read_go_strings
 
 __all__ = [
     "Backend",
@@ -46,7 +48,6 @@ __all__ = [
 
 CUDA_LIBRARY = re.compile(r"^libggml[-_]cuda[\w-]*\.so(\.[\d.]+)?$")
 TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".tar.bz2")
-_CHUNK = 1 << 20
 
 FileKind = Literal["file", "symlink", "dir"]
 
@@ -96,23 +97,26 @@ _MIN_X = re.compile(rb"discover\.CudaCompute(Major|Minor)Min=(\d+)")
 
 
 def _scan_build_info(stream: IO[bytes], path: str) -> BuildInfo:
-    """Go >= 1.18 records the build's ``-ldflags`` in the binary; Ollama sets its version there."""
-    version_text: str | None = None
+    """The version and CUDA minimum the Go binary was built with.
+
+    First from the Go variables themselves (our builds keep the symbol table, see
+    gobinary.py), then from ``-ldflags`` recorded in the build info (builds without
+    ``-trimpath``). Official releases are stripped and trimmed: neither works there, and the
+    layout decides the generation instead.
+    """
+    data = stream.read()
+    variables = read_go_strings(io.BytesIO(data), OLLAMA_GO_VARIABLES)
+    version_text = variables.get("github.com/ollama/ollama/version.Version") or None
     minimum: dict[bytes, int] = {}
-    tail = b""
-    while chunk := stream.read(_CHUNK):
-        window = tail + chunk
-        if version_text is None and (match := _VERSION_X.search(window)):
-            version_text = match[1].decode()
-        for which, value in _MIN_X.findall(window):
+    for which in (b"Major", b"Minor"):
+        value = variables.get(f"github.com/ollama/ollama/discover.CudaCompute{which.decode()}Min")
+        if value is not None and value.isdigit():
             minimum[which] = int(value)
-        tail = window[-256:]  # a match may straddle two chunks
-    version = None
-    if version_text is not None:
-        core = re.match(r"\d+\.\d+\.\d+(?:-rc\d+)?", version_text)
-        assert core is not None
-        # "0.6.8-3-gabc1234" (git describe) is a commit after 0.6.8: same generation.
-        version = OllamaVersion.parse(core[0])
+    if version_text is None and (match := _VERSION_X.search(data)):
+        version_text = match[1].decode()
+    if not minimum:
+        minimum = {which: int(value) for which, value in _MIN_X.findall(data)}
+    version = OllamaVersion.from_describe(version_text) if version_text else None
     cuda_minimum = None
     if b"Major" in minimum:
         cuda_minimum = (minimum[b"Major"], minimum.get(b"Minor", 0))

@@ -151,19 +151,22 @@ class CMakePresetRecipe:
             ),
         ]
 
-    def ldflags(self, plan: BuildPlan) -> tuple[str, ...]:
-        flags = [
-            "-w",
-            "-s",
-            f"-X={GO_MODULE}/version.Version={plan.checkout.version}",
-            f"-X={GO_MODULE}/server.mode=release",
-        ]
+    def go_variables(self, plan: BuildPlan) -> dict[str, str]:
+        """The ``-X`` values, by fully qualified variable name (the audit reads them back)."""
+        variables = {
+            f"{GO_MODULE}/version.Version": plan.checkout.version,
+            f"{GO_MODULE}/server.mode": "release",
+        }
         minimum = plan.arch_plan.rule.minimum
         if plan.tree.go_min_cc_knobs and minimum is not None:
             # G3: Ollama's only runtime check is this minimum. Set from the plan's lowest arch,
             # a GPU below it is logged "too old" and skipped instead of crashing the runner.
-            flags += [
-                f"-X={GO_MODULE}/discover.CudaComputeMajorMin={minimum[0]}",
-                f"-X={GO_MODULE}/discover.CudaComputeMinorMin={minimum[1]}",
-            ]
-        return tuple(flags)
+            variables[f"{GO_MODULE}/discover.CudaComputeMajorMin"] = str(minimum[0])
+            variables[f"{GO_MODULE}/discover.CudaComputeMinorMin"] = str(minimum[1])
+        return variables
+
+    def ldflags(self, plan: BuildPlan) -> tuple[str, ...]:
+        # Official releases use `-w -s`. We keep the symbol table (no `-s`): with -trimpath Go
+        # does not record -ldflags in the build info, so the symbols are the only way for the
+        # audit and `inspect` to read the version and minimum back out of the binary.
+        return ("-w", *(f"-X={name}={value}" for name, value in self.go_variables(plan).items()))
