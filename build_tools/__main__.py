@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from build_tools.cli import parse_args
 from build_tools.console import reporter
 from build_tools.errors import BuildToolsError, CommandFailedError
+from build_tools.profiles import apply_profile, show_options
 from build_tools.runner import Runner
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, args = parse_args(argv)
     debug = args.debug or os.environ.get("BUILD_TOOLS_DEBUG") == "1"
     reporter.verbose = args.verbose or debug
     reporter.quiet = args.quiet
@@ -29,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     runner = Runner(dry_run=args.dry_run)
     try:
+        args = apply_profile(args, argv)  # defaults < profile < command line
+        if getattr(args, "show_options", False):
+            return show_options(args)
         return int(args.func(args, runner))
     except BuildToolsError as error:
         if debug:

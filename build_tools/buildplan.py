@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build_tools.llama_cpp import LlamaCppSource
+from build_tools.patches import AppliedPatch
 from build_tools.plan import ArchPlan
 from build_tools.recipes.tree import TreeFacts
 from build_tools.source import Checkout
@@ -28,6 +30,7 @@ class BuildOptions:
     compiler_launcher: Path | None
     with_vulkan: bool = False
     accept_validation_hole: bool = False
+    host_compiler: Path | None = None  # checked against the toolkit; nvcc's -ccbin (G5 env)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +40,8 @@ class BuildPlan:
     checkout: Checkout
     tree: TreeFacts
     options: BuildOptions
+    llama_cpp: LlamaCppSource | None = None  # G5: the prepared, compat-patched llama.cpp
+    patches: tuple[AppliedPatch, ...] = ()  # patch series in effect in the source tree
 
     @property
     def slug(self) -> str:
@@ -74,6 +79,7 @@ class BuildPlan:
                 "root": str(self.checkout.root),
             },
             "generation": self.tree.generation.value,
+            "patches": [p.to_json() for p in self.patches],
             "plan": self.arch_plan.to_json(),
             "toolkit": {
                 "version": self.toolkit.version,
@@ -88,4 +94,5 @@ class BuildPlan:
             "staging_dir": str(self.staging_dir),
             "build_dir": str(self.build_dir),
             "log_dir": str(self.log_dir),
+            **({} if self.llama_cpp is None else {"llama_cpp": self.llama_cpp.to_json()}),
         }

@@ -6,12 +6,22 @@ import argparse
 from collections.abc import Sequence
 
 from build_tools import __version__
-from build_tools.commands import build, detect, inspect, plan, toolkit, verify
+from build_tools.commands import (
+    build,
+    detect,
+    inspect,
+    patches,
+    plan,
+    render,
+    reproducible,
+    toolkit,
+    verify,
+)
 
 __all__ = ["DEFAULT_COMMAND", "build_parser", "normalise_argv", "parse_args"]
 
 DEFAULT_COMMAND = "build"
-COMMANDS = (build, detect, inspect, plan, toolkit, verify)
+COMMANDS = (build, detect, inspect, patches, plan, render, reproducible, toolkit, verify)
 
 DESCRIPTION = """\
 Build Ollama whose CUDA code covers exactly the GPUs you want it to use.
@@ -26,7 +36,8 @@ exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 plan cannot be buil
 4 inventory file unreadable, 5 required program missing, 6 CUDA toolkit problem,
 7 audit: compiled code differs from the plan, 8 unreadable source/library/archive,
 9 generation not supported yet, 10 a build command failed, 11 a patch does not apply,
-13 verify: the built Ollama failed to run or used other GPUs than planned, 130 interrupted.
+13 verify: the built Ollama failed to run or used other GPUs than planned,
+14 verify-reproducible: two builds of the same inputs differ, 130 interrupted.
 """
 
 

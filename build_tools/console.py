@@ -22,6 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from build_tools import ci
+
 __all__ = ["Reporter", "Row", "reporter"]
 
 
@@ -54,9 +56,15 @@ class Reporter:
             self.err.print(f"[cyan]notice:[/cyan] {escape(message)}")
 
     def warning(self, message: str) -> None:
+        if (line := ci.annotation("warning", message)) is not None:
+            self.err.out(line, highlight=False)
+            return
         self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
     def error(self, message: str) -> None:
+        if (line := ci.annotation("error", message)) is not None:
+            self.err.out(line, highlight=False)
+            return
         self.err.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
 
     def command(self, line: str) -> None:
@@ -72,9 +80,10 @@ class Reporter:
     def step(self, title: str) -> Iterator[None]:
         """A timed step: prints a check mark or a cross with the elapsed time."""
         start = time.monotonic()
-        self.info(f"▶ {title}")
         try:
-            yield
+            with ci.log_group(title, lambda line: self.err.out(line, highlight=False)):
+                self.info(f"▶ {title}")
+                yield
         except BaseException:
             self.err.print(f"[red]✕[/red] {escape(title)} ({time.monotonic() - start:.1f}s)")
             raise

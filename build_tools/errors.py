@@ -16,6 +16,8 @@ __all__ = [
     "ConfigurationError",
     "InputError",
     "InventoryError",
+    "NotReproducibleError",
+    "PatchError",
     "PlanError",
     "SourceError",
     "ToolNotFoundError",
@@ -24,6 +26,7 @@ __all__ = [
     "UnreadableArtifactError",
     "UnsupportedGenerationError",
     "ValidationHoleError",
+    "VerifyError",
 ]
 
 
@@ -125,3 +128,41 @@ class CommandFailedError(BuildToolsError):
         self.returncode = returncode
         self.output_tail = output_tail
         self.log_path = log_path
+
+
+class VerifyError(BuildToolsError):
+    """The built Ollama did not start, load the test model or generate, or used other GPUs
+    than the plan promised (``verify``, ``build --verify``)."""
+
+    exit_code = 13
+
+
+class PatchError(BuildToolsError):
+    """A patch series cannot be applied; the source tree was left exactly as it was.
+
+    Names the patch, its series, and where git gave up (file and hunk), when known.
+    """
+
+    exit_code = 11
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        series: str | None = None,
+        patch: str | None = None,
+        file: str | None = None,
+        hunk: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.series = series
+        self.patch = patch
+        self.file = file
+        self.hunk = hunk
+
+
+class NotReproducibleError(BuildToolsError):
+    """Two builds of the same inputs differ (``verify-reproducible``)."""
+
+    exit_code = 14

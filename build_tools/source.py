@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from build_tools.errors import CommandFailedError, SourceError
+from build_tools.patches.stamp import changes_are_ours, forget_applied_patches
 from build_tools.runner import Runner
 
 __all__ = ["Checkout", "SourceError", "SourceSpec", "prepare_source", "source_slug"]
@@ -154,7 +155,8 @@ def prepare_source(spec: SourceSpec, runner: Runner) -> Checkout:
         runner.run(["git", "init", "-q", str(root)], what="git init")
     else:
         changes = _local_changes(runner, root)
-        if changes and not spec.force:
+        ours = bool(changes) and changes_are_ours(root, runner)  # only our patch series
+        if changes and not spec.force and not ours:
             shown = "; ".join(changes[:5])
             raise SourceError(
                 f"the cached checkout {root} has local changes ({shown})",
@@ -162,6 +164,7 @@ def prepare_source(spec: SourceSpec, runner: Runner) -> Checkout:
             )
         if changes:
             runner.run(["git", "-C", str(root), "reset", "-q", "--hard"], what="git reset")
+        forget_applied_patches(root, runner)  # files our patches created, and the stamp
     try:
         _fetch(runner, root, url, spec.ref)
     except CommandFailedError as error:

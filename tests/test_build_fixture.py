@@ -13,6 +13,7 @@ from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture
+from test_patches_support import fingerprint, hole_fixture
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.usefixtures("no_ambient_cuda")]
 
@@ -226,7 +227,13 @@ def test_validation_hole_ref_is_refused_unless_accepted(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     source = write_fixture(tmp_path / "hole", generation="G4", tag="v0.13.0", validates_cuda=False)
-    args = ["--dry-run", *in_place(source, tmp_path / "w", seed_inventory, "--exclude-arch", "50")]
+    # Without the shipped G4 fix (it is on by default for this range: see the next test).
+    args = [
+        "--dry-run",
+        *in_place(source, tmp_path / "w", seed_inventory, "--exclude-arch", "50"),
+        "--no-patch",
+        "g4-cuda-init-validation",
+    ]
     code, _, err = build(capsys, *args)
     assert code == 3
     assert "f8f107181" in err
@@ -262,3 +269,20 @@ def test_audit_fails_the_build_when_the_tree_ignores_the_plan(
     text = " ".join(err.split())
     assert "differs from the plan" in text
     assert "sm_75" in text
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
+def test_hole_ref_gets_the_g4_fix_by_default(
+    tmp_path: Path, seed_inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = hole_fixture(tmp_path / "hole")
+    before = fingerprint(source)
+    args = in_place(source, tmp_path / "w", seed_inventory, "--exclude-arch", "50", "--json")
+    code, out, err = build(capsys, "--dry-run", *args)
+    assert code == 0, err
+    assert [p["series"] for p in json.loads(out)["patches"]] == ["g4-cuda-init-validation"]
+    assert fingerprint(source) == before  # a dry run writes nothing
+    code, out, err = build(capsys, *args, "--stop-after", "configure")
+    assert code == 0, err
+    assert [p["series"] for p in json.loads(out)["patches"]] == ["g4-cuda-init-validation"]
+    assert '"CUDA"' in (source / "ml" / "device.go").read_text()

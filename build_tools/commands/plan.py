@@ -7,6 +7,7 @@ import os
 
 from build_tools.console import Row, reporter
 from build_tools.plan import ArchPlan, make_arch_plan
+from build_tools.profiles import add_profile_arguments
 from build_tools.runner import Runner
 from build_tools.toolkit import add_toolkit_arguments, resolve_toolkit, toolkit_request_from_args
 
@@ -98,5 +99,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_plan_arguments(parser)
     add_toolkit_arguments(parser)
+    add_profile_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON on stdout")
     parser.set_defaults(func=run)

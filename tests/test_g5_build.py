@@ -1,0 +1,255 @@
+"""End-to-end builds of a miniature G5 superbuild with real cmake, ninja, nvcc, git and go."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build_tools.__main__ import main
+from build_tools.audit import read_library
+from build_tools.toolkit.model import Toolkit
+
+from boxes import SEED_BOX, write_json_inventory
+from g5_fixture import git, plain_copy, write_g5_fixture, write_llama_cpp
+
+pytestmark = [pytest.mark.toolchain, pytest.mark.usefixtures("no_ambient_cuda")]
+
+OVERRIDE = "--accept-unverified-llama-cpp"
+
+
+@pytest.fixture
+def no_ambient_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CUDA_HOME", "CUDA_PATH", "CUDACXX", "CUDAHOSTCXX", "OLLAMA_LLAMA_CPP_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def seed_inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_json_inventory(tmp_path_factory.mktemp("box") / "seed.json", SEED_BOX)
+
+
+@pytest.fixture(scope="module")
+def llama_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The llama.cpp fixture repository and Ollama's compat patch made against its b100."""
+    root = tmp_path_factory.mktemp("upstream") / "llama.cpp"
+    return root, write_llama_cpp(root)
+
+
+def g5_args(source: Path, workdir: Path, inventory: Path, llama: Path, *extra: str) -> list[str]:
+    return [
+        "build", "--source", str(source), "--ref", "v0.32.2", "--workdir", str(workdir),
+        "--inventory", str(inventory), "--llama-cpp-source", str(llama),
+        "--compiler-cache", "none", *extra,
+    ]  # fmt: skip
+
+
+def dry_run_args(source: Path, workdir: Path, inventory: Path, llama: Path) -> list[str]:
+    """In place: a dry run fetches nothing, so the Ollama tree must already be there."""
+    return [
+        "--dry-run", "build", "--source-dir", str(source), "--workdir", str(workdir),
+        "--inventory", str(inventory), "--llama-cpp-source", str(llama), "--cuda", "12.4",
+    ]  # fmt: skip
+
+
+def build(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def log_of(workdir: Path, stem: str) -> str:
+    (log,) = workdir.glob(f"logs/*/*-{stem}.log")
+    return log.read_text()
+
+
+def run(*argv: str | Path) -> str:
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, check=True, env=os.environ
+    ).stdout
+
+
+def test_g5_superbuild_offline_patched_planned_archs_and_no_rebuild(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    cuda12_toolkit: Toolkit,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    workdir = tmp_path / "work"
+    args = g5_args(source, workdir, seed_inventory, llama, "--cuda", "12.4", "--exclude-arch", "50")
+    code, out, err = build(capsys, [*args, "--json"])
+    assert code == 0, err
+    summary: dict[str, Any] = json.loads(out)
+    assert summary["generation"] == "G5"
+    assert summary["plan"]["cuda_architectures"] == "86"
+
+    # The llama.cpp that was used: the pinned tag, proven by git, with Ollama's patch applied
+    # in the cache (never in the user's repository).
+    used = summary["llama_cpp"]
+    assert used["verified"] is True
+    assert used["ref"] == "b100"
+    assert used["commit"] == git(llama, "rev-parse", "b100^{commit}").strip()
+    assert used["compat_patches"] == ["001-llama-cpp-hooks.patch"]
+    patched = Path(used["root"]) / "src" / "llama.cpp"
+    assert "llama-ollama-compat.h" in patched.read_text()
+    assert git(llama, "status", "--porcelain") == ""
+    # ... and the nested builds compiled exactly that tree, without fetching anything (every
+    # URL in the fixture is file:///nonexistent, so a fetch would have failed the build).
+    assert f"llama.cpp source: {used['root']}" in log_of(workdir, "configure-cuda_v12")
+
+    staging = Path(summary["staging_dir"])
+    lib = staging / "lib" / "ollama"
+    server = run(lib / "llama-server")
+    assert server == "compat=ollama-compat\n"  # the patched hook calls Ollama's compat source
+
+    # Device code: exactly the plan (the *_user_arch preset took our list, not its default).
+    audit = read_library(lib / "cuda_v12" / "libggml-cuda.so")
+    assert (audit.sass, audit.ptx) == (("86",), ("86",))
+    assert [a["ok"] for a in summary["audit"]] == [True]
+    assert summary["go_variables"] == {
+        "github.com/ollama/ollama/version.Version": "0.32.2",
+        "github.com/ollama/ollama/server.mode": "release",
+    }
+    assert (lib / "cuda_v12" / "libcudart.so.12").exists()
+    assert not (lib / "vulkan").exists()
+
+    # The toolkit reached the nested build although it never receives CMAKE_CUDA_COMPILER.
+    superbuild = Path(summary["build_dir"]) / "superbuild"
+    cache = (superbuild / "llama-server-cuda_v12" / "CMakeCache.txt").read_text()
+    assert f"CMAKE_CUDA_COMPILER:FILEPATH={cuda12_toolkit.nvcc}" in cache
+    assert "CMAKE_GENERATOR:INTERNAL=Ninja" in cache
+
+    # Go: our build with the superbuild's ldflags; its own ollama-go target never ran.
+    output = run(staging / "bin" / "ollama")
+    assert output == "version=0.32.2\nmode=release\ncgo=7\n"
+    # (-trimpath keeps -ldflags out of the build info; the output above shows their effect)
+    assert "-buildmode=pie" in run("go", "version", "-m", staging / "bin" / "ollama")
+    checkout = Path(summary["source"]["root"])
+    assert not (checkout / "ollama").exists()
+    assert not (superbuild / "superbuild-ollama").exists()
+
+    # Unchanged inputs: the cached llama.cpp is reused as is, nothing is recompiled.
+    mtime = patched.stat().st_mtime_ns
+    code, _, err = build(capsys, args)
+    assert code == 0, err
+    assert patched.stat().st_mtime_ns == mtime
+    assert "Building CUDA object" not in log_of(workdir, "build-cuda_v12")
+    assert "Building C" not in log_of(workdir, "build-local")
+
+    # Only the arch list changes: the nested CUDA build is reconfigured and recompiled with it;
+    # the CPU build is untouched.
+    code, _, err = build(capsys, [*args[:-2], "--arch", "75,86"])
+    assert code == 0, err
+    assert "Building CUDA object" in log_of(workdir, "build-cuda_v12")
+    assert "Building C" not in log_of(workdir, "build-local")
+    audit = read_library(lib / "cuda_v12" / "libggml-cuda.so")
+    assert (audit.sass, audit.ptx) == (("75", "86"), ("86",))
+
+
+def test_g5_cuda13_builds_the_cuda_v13_backend(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    cuda13_toolkit: Toolkit,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del cuda13_toolkit  # in the cache before the command runs
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    args = g5_args(source, tmp_path / "w", seed_inventory, llama, "--cuda", "13.0")
+    code, out, err = build(capsys, [*args, "--exclude-arch", "50", "--json"])
+    assert code == 0, err
+    lib = Path(json.loads(out)["staging_dir"]) / "lib" / "ollama"
+    assert sorted(p.name for p in lib.iterdir() if p.is_dir()) == ["cuda_v13"]
+    audit = read_library(lib / "cuda_v13" / "libggml-cuda.so")
+    assert (audit.sass, audit.ptx) == (("86",), ("86",))
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
+def test_llama_cpp_without_the_pinned_tag_is_refused_unless_accepted(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch, pin="b999")
+    args = dry_run_args(source, tmp_path / "w", seed_inventory, llama)
+    code, _, err = build(capsys, args)
+    text = " ".join(err.split())
+    assert code == 8, err
+    assert "has no tag b999" in text
+    assert "its HEAD is b101" in text
+    assert OVERRIDE in text
+
+    code, out, err = build(capsys, [*args, OVERRIDE, "--json"])
+    assert code == 0, err
+    used = json.loads(out)["llama_cpp"]
+    assert (used["verified"], used["ref"], used["llama_cpp_version"]) == (False, "HEAD", "b999")
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
+def test_plain_llama_cpp_directory_needs_the_override_and_is_patched_as_a_copy(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llama, patch = llama_repo
+    plain = plain_copy(llama, tmp_path / "sdist" / "llama.cpp")
+    # Like the xllamacpp sdist: a submodule's .git file whose target was not shipped.
+    (plain / ".git").write_text("gitdir: ../../.git/modules/thirdparty/llama.cpp\n")
+    before = (plain / "src" / "llama.cpp").read_text()
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    workdir = tmp_path / "w"
+    args = g5_args(source, workdir, seed_inventory, plain, "--cuda", "12.4", "--exclude-arch", "50")
+    code, _, err = build(capsys, args)
+    assert code == 8
+    assert "is not a git repository" in " ".join(err.split())
+
+    code, out, err = build(capsys, [*args, OVERRIDE, "--stop-after", "configure", "--json"])
+    assert code == 0, err
+    used = json.loads(out)["llama_cpp"]
+    assert (used["kind"], used["verified"], used["commit"]) == ("directory", False, None)
+    assert used["source"] == str(plain)
+    assert "llama-ollama-compat.h" in (Path(used["root"]) / "src" / "llama.cpp").read_text()
+    assert not (Path(used["root"]) / ".git").exists()
+    assert (plain / "src" / "llama.cpp").read_text() == before
+    configure = log_of(workdir, "configure-superbuild")
+    assert f"-DFETCHCONTENT_SOURCE_DIR_LLAMA_CPP={used['root']}" in configure
+    assert "-DOLLAMA_LLAMA_BACKENDS=cuda_v12" in configure
+    assert "-DGGML_VULKAN=OFF" in configure
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
+def test_dry_run_prints_the_superbuild_and_touches_nothing(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    before = sorted(p.relative_to(source) for p in source.rglob("*"))
+    workdir = tmp_path / "w"
+    code, _, err = build(capsys, [*dry_run_args(source, workdir, seed_inventory, llama)])
+    assert code == 0, err
+    text = " ".join(err.split())
+    for expected in (
+        "would run: git init",  # the llama.cpp cache checkout
+        "-DPATCH_DIR=",  # Ollama's applier, run by us
+        "go mod download",
+        "-DOLLAMA_LLAMA_BACKENDS=cuda_v12",
+        "--target ollama-llama-server-cuda_v12",
+        "GOPROXY=off",
+    ):
+        assert expected in text, expected
+    assert not workdir.exists()
+    assert sorted(p.relative_to(source) for p in source.rglob("*")) == before

@@ -1,0 +1,204 @@
+"""G5 tree facts and the superbuild recipe's commands for a plan (pure: nothing is built)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from build_tools.buildplan import BuildOptions, BuildPlan
+from build_tools.generations import Generation
+from build_tools.llama_cpp import LlamaCppSource
+from build_tools.plan import ArchRequest, make_arch_plan
+from build_tools.recipes import read_tree, recipe_for
+from build_tools.recipes.base import Step
+from build_tools.source import Checkout
+from build_tools.toolkit.model import Toolkit
+
+from boxes import SEED_BOX, inventory
+from g5_fixture import write_g5_fixture
+
+ARCHS = ("75", "80", "86", "89", "90")
+TOOLKIT = Toolkit(
+    version="12.4",
+    full_version="12.4.131",
+    provider="debian",
+    root=Path("/cache/toolkits/12.4-debian"),
+    nvcc=Path("/cache/toolkits/12.4-debian/bin/nvcc"),
+    sass_archs=("50", *ARCHS),
+    ptx_archs=("50", *ARCHS),
+)
+TOOLKIT13 = replace(
+    TOOLKIT,
+    version="13.0",
+    full_version="13.0.88",
+    root=Path("/cache/toolkits/13.0-pypi"),
+    nvcc=Path("/cache/toolkits/13.0-pypi/bin/nvcc"),
+    sass_archs=ARCHS,
+    ptx_archs=ARCHS,
+)
+LLAMA_ROOT = Path("/work/sources/llama.cpp-abc")
+
+
+@pytest.fixture(scope="module")
+def tree_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_g5_fixture(tmp_path_factory.mktemp("g5") / "ollama", patch="")
+
+
+def make_plan(root: Path, *, toolkit: Toolkit = TOOLKIT, with_vulkan: bool = False) -> BuildPlan:
+    request = ArchRequest(exclude_tokens=("50",), generation=Generation.G5)
+    checkout = Checkout(
+        root=root,
+        url=str(root),
+        ref="v0.32.2",
+        commit="0" * 40,
+        commit_time=0,
+        describe="v0.32.2",
+        in_place=True,
+    )
+    options = BuildOptions(
+        workdir=Path("/work"),
+        jobs=3,
+        cmake=Path("/bin/cmake"),
+        ninja=Path("/opt/ninja/bin/ninja"),
+        go=Path("/bin/go"),
+        go_version="1.26.0",
+        compiler_launcher=None,
+        with_vulkan=with_vulkan,
+        host_compiler=Path("/usr/bin/g++-12"),
+    )
+    llama_cpp = LlamaCppSource(
+        root=LLAMA_ROOT,
+        source="https://github.com/ggml-org/llama.cpp.git",
+        kind="git",
+        wanted="b100",
+        ref="b100",
+        commit="1" * 40,
+        describe="b100",
+        verified=True,
+        patches=("001-llama-cpp-hooks.patch",),
+    )
+    return BuildPlan(
+        arch_plan=make_arch_plan(request, inventory(SEED_BOX), toolkit),
+        toolkit=toolkit,
+        checkout=checkout,
+        tree=read_tree(root),
+        options=options,
+        llama_cpp=llama_cpp,
+    )
+
+
+def steps(plan: BuildPlan) -> dict[str, Step]:
+    return {s.name: s for s in recipe_for(plan.tree.generation).steps(plan)}
+
+
+def test_tree_facts_of_a_superbuild(tree_root: Path) -> None:
+    tree = read_tree(tree_root)
+    assert tree.generation is Generation.G5
+    assert tree.llama_cpp_version == "b100"
+    assert tree.preset_for(12) == "llama_cuda_v12_user_arch"
+    assert tree.preset_for(13) == "llama_cuda_v13_user_arch"
+    assert tree.preset_for(11) is None
+    assert tree.compat_patch is not None
+    assert tree.compat_patch.define == "PATCH_DIR"
+    assert [p.name for p in tree.compat_patch.patches] == ["001-llama-cpp-hooks.patch"]
+    assert tree.go_ldflags is not None
+    assert "version.Version=${OLLAMA_VERSION}" in tree.go_ldflags
+
+
+def test_v0_30_0_compat_takes_a_single_patch_file(tmp_path: Path) -> None:
+    root = write_g5_fixture(tmp_path / "ollama", patch="", tag="v0.30.0")
+    compat = root / "llama" / "compat"
+    (compat / "001-llama-cpp-hooks.patch").rename(compat / "llama-cpp-hooks.patch")
+    (compat / "compat.cmake").write_text(
+        "set(OLLAMA_LLAMA_CPP_COMPAT_PATCH_COMMAND\n    ${CMAKE_COMMAND}\n"
+        "        -DPATCH_FILE=${_compat_dir}/llama-cpp-hooks.patch\n"
+        "        -P ${_compat_dir}/apply-patch.cmake)\n"
+    )
+    patch = read_tree(root).compat_patch
+    assert patch is not None
+    assert (patch.define, patch.target) == ("PATCH_FILE", compat / "llama-cpp-hooks.patch")
+    assert patch.patches == (compat / "llama-cpp-hooks.patch",)
+
+
+def test_superbuild_configure_selects_backend_list_source_and_staging(tree_root: Path) -> None:
+    plan = make_plan(tree_root)
+    assert list(steps(plan)) == [
+        "go-mod-download",
+        "configure-superbuild",
+        "configure-local",
+        "configure-cuda_v12",
+        "build-local",
+        "build-cuda_v12",
+        "install-local",
+        "install-cuda_v12",
+        "go-build",
+    ]
+    argv = steps(plan)["configure-superbuild"].argv
+    for expected in (
+        "Ninja",
+        "-DOLLAMA_LLAMA_BACKENDS=cuda_v12",
+        "-DCMAKE_CUDA_ARCHITECTURES=86",
+        "-DCUDAToolkit_ROOT=/cache/toolkits/12.4-debian",
+        "-DOLLAMA_VERSION=0.32.2",
+        f"-DOLLAMA_PAYLOAD_INSTALL_PREFIX={plan.staging_dir}",
+        f"-DFETCHCONTENT_SOURCE_DIR_LLAMA_CPP={LLAMA_ROOT}",
+        f"-DOLLAMA_GO_OUTPUT={plan.build_dir / 'superbuild' / 'superbuild-ollama'}",
+        "-DOLLAMA_BUILD_PARALLEL=3",
+        "-DGGML_VULKAN=OFF",
+        "-DGGML_CCACHE=OFF",
+    ):
+        assert expected in argv, expected
+
+
+def test_only_llama_server_targets_are_built_never_all_nor_ollama_go(tree_root: Path) -> None:
+    for step in steps(make_plan(tree_root)).values():
+        if "--build" in step.argv:
+            target = step.argv[step.argv.index("--target") + 1]
+            assert target.startswith("ollama-llama-server-"), target
+
+
+def test_the_toolkit_reaches_nested_builds_through_their_environment(tree_root: Path) -> None:
+    plan = make_plan(tree_root)
+    for name in ("configure-superbuild", "configure-cuda_v12", "build-cuda_v12"):
+        env = steps(plan)[name].env
+        assert env is not None
+        assert str(env["PATH"]).startswith("/cache/toolkits/12.4-debian/bin:/opt/ninja/bin:")
+        assert env["CUDACXX"] == "/cache/toolkits/12.4-debian/bin/nvcc"
+        assert env["CUDAToolkit_ROOT"] == "/cache/toolkits/12.4-debian"
+        assert env["CUDAHOSTCXX"] == env["NVCC_CCBIN"] == "/usr/bin/g++-12"
+        assert env["CMAKE_GENERATOR"] == "Ninja"
+        assert env["GIT_ALLOW_PROTOCOL"] == "file"
+
+
+def test_go_builds_offline_with_the_superbuild_ldflags(tree_root: Path) -> None:
+    plan = make_plan(tree_root)
+    go = steps(plan)["go-build"]
+    assert go.env is not None
+    assert go.env["GOPROXY"] == "off"
+    assert go.env["GOTOOLCHAIN"] == "local"
+    assert "-buildmode=pie" in go.argv
+    assert (
+        "-ldflags=-w -X=github.com/ollama/ollama/version.Version=0.32.2 "
+        "-X=github.com/ollama/ollama/server.mode=release"
+    ) in go.argv
+    assert recipe_for(Generation.G5).go_variables(plan) == {
+        "github.com/ollama/ollama/version.Version": "0.32.2",
+        "github.com/ollama/ollama/server.mode": "release",
+    }
+    assert steps(plan)["go-mod-download"].argv == ("/bin/go", "mod", "download")
+
+
+def test_cuda13_toolkit_builds_cuda_v13(tree_root: Path) -> None:
+    plan = make_plan(tree_root, toolkit=TOOLKIT13)
+    assert "-DOLLAMA_LLAMA_BACKENDS=cuda_v13" in steps(plan)["configure-superbuild"].argv
+    assert "build-cuda_v13" in steps(plan)
+
+
+def test_vulkan_only_when_asked(tree_root: Path) -> None:
+    plan = make_plan(tree_root, with_vulkan=True)
+    argv = steps(plan)["configure-superbuild"].argv
+    assert "-DOLLAMA_LLAMA_BACKENDS=cuda_v12;vulkan" in argv
+    assert "-DGGML_VULKAN=OFF" not in argv
+    assert {"configure-vulkan", "build-vulkan", "install-vulkan"} <= set(steps(plan))
