@@ -296,6 +296,26 @@ def _rule(info: GenerationInfo, archs: Sequence[CudaArch], request: ArchRequest)
     return OllamaRule(info=info, minimum=None, validation_hole=hole)
 
 
+def _stock_ptx_only_warnings(archs: Sequence[CudaArch], inventory: Inventory) -> list[str]:
+    """G5 ``--arch preset``: GPUs that the stock list reaches only through a ``-virtual`` entry
+    (cuda_v12's ``50-virtual``: the Tesla M10). G5 matches the exact cc, so Ollama *uses*
+    them - through driver-JIT PTX - which is rarely what someone building for this box wants."""
+    warnings = []
+    for arch in archs:
+        if arch.sass or not arch.ptx:
+            continue
+        gpus = [g for g in inventory.gpus if g.arch_number == arch.number]
+        if gpus:
+            names = ", ".join(sorted({g.name for g in gpus}))
+            warnings.append(
+                f"--arch preset keeps {render_cmake((arch,))} from Ollama's stock list, so "
+                f"Ollama will use {len(gpus)} GPU(s) with cc {gpus[0].compute_capability} "
+                f"({names}) through JIT-compiled PTX; add --exclude-arch {arch.number} "
+                "to keep them out"
+            )
+    return warnings
+
+
 def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit | None) -> ArchPlan:
     """Interpret the request against inventory, toolkit and generation; see module docstring."""
     info = generation_info(request.generation)
@@ -343,6 +363,8 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
             "(fixed upstream in f8f107181): an excluded GPU would still get layers and crash "
             "the runner unless the build applies the validation-fix patch"
         )
+    if base == PRESET and request.generation is Generation.G5:
+        warnings += _stock_ptx_only_warnings(archs, inventory)
     if request.generation in (Generation.G1, Generation.G2) and any(
         not (a.sass and a.ptx) for a in archs
     ):

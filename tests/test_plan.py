@@ -255,3 +255,14 @@ def test_archs_are_sorted_and_deduplicated() -> None:
     request = ArchRequest(arch_tokens=("86", "61", "8.6", "compute_61"))
     plan = make_arch_plan(request, EMPTY, CUDA12)
     assert plan.archs == (CudaArch(61), CudaArch(86))
+
+
+def test_g5_preset_keeping_50_virtual_warns_about_the_m10() -> None:
+    request = ArchRequest(arch_tokens=("preset",), exclude_tokens=("100,120",))
+    plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)
+    assert "50-virtual" in plan.cuda_architectures
+    # G5 matches the exact cc, and 500 is in the list: the M10 is used through PTX JIT.
+    assert [c.ollama_uses for c in plan.coverage] == [True] * 7
+    (warning,) = [w for w in plan.warnings if "stock list" in w]
+    assert "Tesla M10" in warning
+    assert "--exclude-arch 50" in warning
