@@ -17,8 +17,8 @@ from build_tools.archs import render_cmake
 from build_tools.console import reporter
 from build_tools.runner import Runner
 
-from .checksums import update_sums
-from .manifest import build_manifest, write_manifest
+from .checksums import parse_sums, update_sums
+from .manifest import build_manifest, manifest_bytes, write_manifest
 from .naming import artifact_stem, go_arch, pep440_version, wheel_local_label
 from .options import Format
 from .tarball import Compression, tarball_suffix, write_tarball
@@ -70,6 +70,16 @@ def _artifact(kind: ArtifactKind, path: Path) -> Artifact:
     return Artifact(kind=kind, path=path, sha256=file_sha256(path), size=path.stat().st_size)
 
 
+def _still_current(dest: Path, manifest_path: Path, manifest: bytes) -> bool:
+    """An archive written from exactly this manifest's inputs, and unmodified since."""
+    sums_path = dest.parent / "SHA256SUMS"
+    if not (dest.is_file() and manifest_path.is_file() and sums_path.is_file()):
+        return False
+    if manifest_path.read_bytes() != manifest:
+        return False
+    return parse_sums(sums_path.read_text()).get(dest.name) == file_sha256(dest)
+
+
 def package_build(
     plan: BuildPlan,
     audits: Sequence[ArchComparison],
@@ -105,11 +115,24 @@ def package_build(
     staging = plan.staging_dir
     with reporter.step("Hash the staging tree"):
         entries = scan_tree(staging)
+    manifest = build_manifest(
+        plan,
+        audits=audits,
+        toolchain=toolchain_versions(plan, runner),
+        entries=entries,
+        source_date_epoch=epoch,
+    )
+    manifest_path = dist_dir / f"{stem}.manifest.json"
     artifacts: list[Artifact] = []
     if "tar" in formats:
         dest = dist_dir / (stem + tarball_suffix(compress))
-        with reporter.step(f"Write {dest.name}"):
-            write_tarball(entries, staging, dest, compress=compress, epoch=epoch, runner=runner)
+        if _still_current(dest, manifest_path, manifest_bytes(manifest)):
+            # Same tree, same toolchain, same plan and epoch: the archive would come out byte
+            # for byte the same, so an unchanged re-run does not spend a minute in gzip.
+            reporter.info(f"{dest.name} is up to date")
+        else:
+            with reporter.step(f"Write {dest.name}"):
+                write_tarball(entries, staging, dest, compress=compress, epoch=epoch, runner=runner)
         artifacts.append(_artifact("tar", dest))
     if "wheel" in formats:
         public, commit = pep440_version(plan.checkout.describe)
@@ -125,16 +148,7 @@ def package_build(
             wheel = write_wheel(entries, staging, dist_dir, spec)
         artifacts.append(_artifact("wheel", wheel))
 
-    manifest = build_manifest(
-        plan,
-        audits=audits,
-        toolchain=toolchain_versions(plan, runner),
-        entries=entries,
-        source_date_epoch=epoch,
-    )
-    artifacts.append(
-        _artifact("manifest", write_manifest(manifest, dist_dir / f"{stem}.manifest.json"))
-    )
+    artifacts.append(_artifact("manifest", write_manifest(manifest, manifest_path)))
     sums = update_sums(dist_dir, {a.path.name: a.sha256 for a in artifacts})
     artifacts.append(_artifact("sha256sums", sums))
     return PackageResult(

@@ -19,11 +19,12 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from build_tools.errors import VerifyError
 
-from .gguf_model import TinyModel
+if TYPE_CHECKING:  # numpy and gguf stay off the CLI's startup path
+    from .gguf_model import TinyModel
 
 __all__ = ["Completion", "OllamaClient", "uses_files_api"]
 

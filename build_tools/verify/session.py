@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from build_tools.console import reporter
 from build_tools.coverage import GpuCoverage
@@ -29,10 +30,12 @@ from build_tools.plan import ArchPlan
 from build_tools.runner import Runner
 
 from .client import Completion, OllamaClient
-from .gguf_model import TinyModel, write_tiny_model
 from .logparse import LogFindings, parse_log
 from .report import StepResult, VerifyReport, check_gpus, describe_observability
 from .server import RunningServer, ollama_server
+
+if TYPE_CHECKING:  # numpy and gguf load only when a model is written
+    from .gguf_model import TinyModel
 
 __all__ = ["Expectation", "run_verification", "verify_install"]
 
@@ -178,6 +181,8 @@ def run_verification(
         return _dry_run_report(install_dir, expectation)
     workdir = Path(tempfile.mkdtemp(prefix="ollama-verify-"))
     run = _Run(steps=[], failures=[])
+    from .gguf_model import write_tiny_model
+
     model = write_tiny_model(workdir / "tiny.gguf")
     server = _serve_and_exercise(install_dir, workdir, model, run, timeout)
     log_path = workdir / "ollama-serve.log"
