@@ -30,7 +30,7 @@ from build_tools.profiles import add_profile_arguments
 from build_tools.recipes import Recipe, TreeFacts, read_tree, recipe_for
 from build_tools.recipes.base import PHASES, steps_until
 from build_tools.runner import Runner
-from build_tools.source import DEFAULT_REF, DEFAULT_SOURCE, SourceSpec, prepare_source
+from build_tools.source import DEFAULT_REF, DEFAULT_SOURCE
 from build_tools.toolkit import (
     ToolkitRequest,
     add_toolkit_arguments,
@@ -42,7 +42,13 @@ from build_tools.tools import find_cmake, find_compiler_cache, find_go, find_nin
 from build_tools.verify import verify_install
 from build_tools.verify.show import show_report
 
-from .common import add_plan_arguments, arch_request_from_args, inventory_from_args, print_json
+from .common import (
+    add_plan_arguments,
+    arch_request_from_args,
+    checkout_from_args,
+    inventory_from_args,
+    print_json,
+)
 from .plan import show_plan
 
 __all__ = ["register"]
@@ -117,16 +123,7 @@ def make_build_plan(args: argparse.Namespace, runner: Runner) -> BuildPlan:
     workdir = (args.workdir or default_cache_dir() / "work").resolve()
     inventory = inventory_from_args(args, runner)
     toolkit_request = toolkit_request_from_args(args, os.environ)
-    checkout = prepare_source(
-        SourceSpec(
-            url=args.source,
-            ref=args.ref,
-            workdir=workdir,
-            source_dir=args.source_dir,
-            force=args.force,
-        ),
-        runner,
-    )
+    checkout = checkout_from_args(args, workdir, runner)
     tree = read_tree(checkout.root)
     recipe_for(tree.generation)  # fail early for generations without a recipe
     release = OllamaVersion.from_describe(checkout.describe)

@@ -15,11 +15,13 @@ from build_tools.generations import Generation, OllamaVersion, generation_for_ve
 from build_tools.inventory import Inventory, load_inventory
 from build_tools.plan import ArchRequest, PtxPolicy, request_tokens
 from build_tools.runner import Runner
+from build_tools.source import Checkout, SourceSpec, prepare_source
 
 __all__ = [
     "add_inventory_argument",
     "add_plan_arguments",
     "arch_request_from_args",
+    "checkout_from_args",
     "inventory_from_args",
     "print_json",
 ]
@@ -116,6 +118,18 @@ def arch_request_from_args(
         ref=ref,
         cuda_version=cuda_version,
     )
+
+
+def checkout_from_args(args: argparse.Namespace, workdir: Path, runner: Runner) -> Checkout:
+    """--source/--ref/--source-dir/--force to a checkout (fetched into ``workdir`` if needed)."""
+    spec = SourceSpec(
+        url=args.source,
+        ref=args.ref,
+        workdir=workdir,
+        source_dir=args.source_dir,
+        force=args.force,
+    )
+    return prepare_source(spec, runner)
 
 
 def inventory_from_args(args: argparse.Namespace, runner: Runner) -> Inventory:

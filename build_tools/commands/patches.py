@@ -24,9 +24,9 @@ from build_tools.patches import (
 from build_tools.paths import default_cache_dir
 from build_tools.recipes import read_tree
 from build_tools.runner import Runner
-from build_tools.source import DEFAULT_REF, DEFAULT_SOURCE, SourceSpec, prepare_source
+from build_tools.source import DEFAULT_REF, DEFAULT_SOURCE
 
-from .common import print_json
+from .common import checkout_from_args, print_json
 
 __all__ = ["register"]
 
@@ -110,16 +110,7 @@ def _selection(
 
 def run_check(args: argparse.Namespace, runner: Runner) -> int:
     workdir = (args.workdir or default_cache_dir() / "work").resolve()
-    checkout = prepare_source(
-        SourceSpec(
-            url=args.source,
-            ref=args.ref,
-            workdir=workdir,
-            source_dir=args.source_dir,
-            force=args.force,
-        ),
-        runner,
-    )
+    checkout = checkout_from_args(args, workdir, runner)
     tree = read_tree(checkout.root)
     version = OllamaVersion.from_describe(checkout.describe)
     selection = _selection(args, tree.generation, version)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from build_tools.buildplan import BuildPlan
 
-__all__ = ["GO_MODULE", "PHASES", "Phase", "Recipe", "Step", "steps_until"]
+__all__ = ["GO_MODULE", "PHASES", "Phase", "Recipe", "Step", "go_build_step", "steps_until"]
 
 Phase = Literal["configure", "cpu", "cuda", "install", "go"]
 PHASES: tuple[Phase, ...] = ("configure", "cpu", "cuda", "install", "go")
@@ -48,3 +48,25 @@ def steps_until(steps: list[Step], last: Phase | None) -> list[Step]:
         return steps
     limit = PHASES.index(last)
     return [step for step in steps if PHASES.index(step.phase) <= limit]
+
+
+def go_build_step(plan: BuildPlan, ldflags: tuple[str, ...], env: Mapping[str, str]) -> Step:
+    """``go build`` of ``bin/ollama`` into the staging tree, as every generation's release does:
+    ``-trimpath -buildmode=pie`` with the recipe's ldflags; ``env`` adds CGO/toolchain/proxy."""
+    return Step(
+        phase="go",
+        name="go-build",
+        title="Build the ollama Go binary",
+        argv=(
+            str(plan.options.go),
+            "build",
+            "-trimpath",
+            "-buildmode=pie",
+            f"-ldflags={' '.join(ldflags)}",
+            "-o",
+            str(plan.staging_dir / "bin" / "ollama"),
+            ".",
+        ),
+        cwd=plan.checkout.root,
+        env=env,
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Step
+from build_tools.recipes.base import GO_MODULE, Step, go_build_step
 
 if TYPE_CHECKING:
     from build_tools.buildplan import BuildPlan
@@ -153,24 +153,8 @@ class CMakePresetRecipe:
                 title="Install CUDA component",
                 argv=(cmake, "--install", str(cuda_dir), "--component", "CUDA", "--strip"),
             ),
-            Step(
-                phase="go",
-                name="go-build",
-                title="Build the ollama Go binary",
-                argv=(
-                    str(plan.options.go),
-                    "build",
-                    "-trimpath",
-                    "-buildmode=pie",
-                    f"-ldflags={' '.join(self.ldflags(plan))}",
-                    "-o",
-                    str(plan.staging_dir / "bin" / "ollama"),
-                    ".",
-                ),
-                cwd=root,
-                # Never let Go fetch a newer toolchain by itself: the version was checked.
-                env={"CGO_ENABLED": "1", "GOTOOLCHAIN": "local"},
-            ),
+            # Never let Go fetch a newer toolchain by itself: the version was checked.
+            go_build_step(plan, self.ldflags(plan), {"CGO_ENABLED": "1", "GOTOOLCHAIN": "local"}),
         ]
 
     def go_variables(self, plan: BuildPlan) -> dict[str, str]:

@@ -35,7 +35,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Phase, Step
+from build_tools.recipes.base import GO_MODULE, Phase, Step, go_build_step
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -199,24 +199,12 @@ class SuperbuildRecipe:
         )
 
     def _go_step(self, plan: BuildPlan) -> Step:
-        return Step(
-            phase="go",
-            name="go-build",
-            title="Build the ollama Go binary",
-            argv=(
-                str(plan.options.go),
-                "build",
-                "-trimpath",
-                "-buildmode=pie",
-                f"-ldflags={' '.join(self.ldflags(plan))}",
-                "-o",
-                str(plan.staging_dir / "bin" / "ollama"),
-                ".",
-            ),
-            cwd=plan.checkout.root,
+        return go_build_step(
+            plan,
+            self.ldflags(plan),
             # Offline: modules come from the cache filled by `go mod download`; readonly keeps
             # go.mod/go.sum authoritative, a missing module fails instead of being fetched.
-            env={
+            {
                 "CGO_ENABLED": "1",
                 "GOTOOLCHAIN": "local",
                 "GOPROXY": "off",
