@@ -162,8 +162,5 @@ class ByteProgress:
     def advance(self, amount: int) -> None:
         self._progress.update(self._task, advance=amount)  # type: ignore[arg-type]
 
-    def set_total(self, total: int | None) -> None:
-        self._progress.update(self._task, total=total)  # type: ignore[arg-type]
-
 
 reporter = Reporter()

@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 
 from build_tools.archs import CudaArch, Suffix
+from build_tools.toolkit import INSTALLABLE_VERSIONS
 from build_tools.toolkit.model import Toolkit
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 # Toolkits this tool can install by itself (see `toolkit install`), newest first.
-REACHABLE_CUDA_VERSIONS = ("13.0", "12.4")
+REACHABLE_CUDA_VERSIONS = INSTALLABLE_VERSIONS
 
 
 def version_tuple(version: str) -> tuple[int, int]:

@@ -43,6 +43,7 @@ __all__ = [
     "TreeFile",
     "is_cuda_library",
     "read_layout",
+    "safe_member_name",
     "scan",
 ]
 
@@ -183,7 +184,7 @@ def _walk(top: Path) -> Iterator[Path]:
 # --- tarballs ----------------------------------------------------------------------------------
 
 
-def _safe_name(name: str) -> str | None:
+def safe_member_name(name: str) -> str | None:
     """The member name made relative, or None if it is absolute or climbs with ``..``."""
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         return None
@@ -199,7 +200,7 @@ def _scan_tar(archive: tarfile.TarFile, source: str) -> ScannedTree:
     skipped: list[SkippedEntry] = []
     build_info = None
     for member in archive:
-        name = _safe_name(member.name)
+        name = safe_member_name(member.name)
         if name is None:
             skipped.append(SkippedEntry(member.name, "absolute path or '..': not followed"))
             continue

@@ -54,9 +54,6 @@ class PackageResult:
     artifacts: tuple[Artifact, ...]
     seconds: float
 
-    def of(self, kind: ArtifactKind) -> Artifact | None:
-        return next((a for a in self.artifacts if a.kind == kind), None)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "dist_dir": str(self.dist_dir),

@@ -13,6 +13,7 @@ from build_tools.toolkit.hostcc import HostCompiler, check_host_compiler
 from build_tools.toolkit.install import install_toolkit, list_installed, remove_toolkits
 from build_tools.toolkit.model import Provider, Toolkit
 from build_tools.toolkit.request import (
+    INSTALLABLE_VERSIONS,
     PROVIDERS,
     ToolkitRequest,
     add_toolkit_arguments,
@@ -24,6 +25,7 @@ from build_tools.toolkit.request import (
 from build_tools.toolkit.verify import elf_needed
 
 __all__ = [
+    "INSTALLABLE_VERSIONS",
     "PROVIDERS",
     "HostCompiler",
     "InstalledToolkit",

@@ -21,6 +21,7 @@ from build_tools.toolkit.pypi import SPECS as PYPI_SPECS
 from build_tools.toolkit.system import environment_cuda_home, find_system_toolkit
 
 __all__ = [
+    "INSTALLABLE_VERSIONS",
     "PROVIDERS",
     "ToolkitRequest",
     "add_toolkit_arguments",
@@ -32,8 +33,19 @@ __all__ = [
 
 PROVIDERS: tuple[Provider, ...] = cast(tuple[Provider, ...], get_args(Provider))
 _VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\d+)*$")
-# A bare major picks the one minor each provider pins.
-_MAJOR_DEFAULTS = {"12": "12.4", "13": "13.0"}
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+# Every CUDA version some provider can install, newest first: the one list the planner and the
+# build choose from (cuda_support.REACHABLE_CUDA_VERSIONS), derived from the pinned specs.
+INSTALLABLE_VERSIONS: tuple[str, ...] = tuple(
+    sorted({*DEBIAN_SPECS, *PYPI_SPECS}, key=_version_key, reverse=True)
+)
+# A bare major picks the newest installable minor of that major.
+_MAJOR_DEFAULTS = {v.split(".")[0]: v for v in reversed(INSTALLABLE_VERSIONS)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +68,7 @@ def normalize_cuda_version(text: str) -> str:
         if major not in _MAJOR_DEFAULTS:
             raise ConfigurationError(
                 f"no CUDA {major}.x toolkit is available",
-                hint=f"available: {', '.join(sorted({*DEBIAN_SPECS, *PYPI_SPECS}))}",
+                hint=f"available: {', '.join(sorted(INSTALLABLE_VERSIONS))}",
             )
         return _MAJOR_DEFAULTS[major]
     return f"{major}.{minor}"

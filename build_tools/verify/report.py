@@ -52,12 +52,6 @@ class GpuCheck:
     problem: str | None
     planned: bool = True  # False: a GPU of this machine that the plan did not know
 
-    @property
-    def observed_use(self) -> bool | None:
-        if self.observed == "not on this machine":
-            return None
-        return self.observed == "used"
-
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.gpu.index,

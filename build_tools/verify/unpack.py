@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from build_tools.audit.tree import safe_member_name
 from build_tools.errors import UnreadableArtifactError
 from build_tools.runner import Runner
 
@@ -28,9 +29,9 @@ def is_tarball(path: Path) -> bool:
 
 
 def _unsafe(member: tarfile.TarInfo) -> str | None:
-    name = PurePosixPath(member.name)
-    if name.is_absolute() or ".." in name.parts:
+    if safe_member_name(member.name) is None:
         return "absolute path or '..'"
+    name = PurePosixPath(member.name)
     if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
         return "not a regular file, directory or link"
     if member.issym() or member.islnk():
