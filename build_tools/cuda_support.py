@@ -8,6 +8,7 @@ or to tell the user which CUDA versions would accept an arch.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -21,6 +22,7 @@ __all__ = [
     "ArchSupport",
     "arch_support",
     "describe_support",
+    "installable_versions_for",
     "supported_by_table",
     "supported_by_toolkit",
     "table_archs",
@@ -106,6 +108,16 @@ def supported_by_toolkit(arch: CudaArch, toolkit: Toolkit) -> bool:
     if arch.suffix:
         return supported_by_table(arch.number, arch.suffix, toolkit.version)
     return True
+
+
+def installable_versions_for(archs: Iterable[CudaArch]) -> list[str]:
+    """The CUDA versions this tool can install (newest first) that compile every arch."""
+    wanted = list(archs)
+    return [
+        version
+        for version in REACHABLE_CUDA_VERSIONS
+        if all(supported_by_table(a.number, a.suffix, version) for a in wanted)
+    ]
 
 
 def describe_support(number: int, suffix: Suffix) -> str:

@@ -31,6 +31,7 @@ from build_tools.coverage import GpuCoverage, OllamaRule, gpu_coverage
 from build_tools.cuda_support import (
     REACHABLE_CUDA_VERSIONS,
     describe_support,
+    installable_versions_for,
     supported_by_table,
     supported_by_toolkit,
     table_archs,
@@ -170,9 +171,9 @@ def _requested_version(request: ArchRequest, toolkit: Toolkit | None) -> str | N
 
 def _auto_version(archs: Sequence[CudaArch]) -> str:
     """Without a toolkit: the newest CUDA this tool can install that compiles every arch."""
-    for version in REACHABLE_CUDA_VERSIONS:
-        if all(supported_by_table(a.number, a.suffix, version) for a in archs):
-            return version
+    versions = installable_versions_for(archs)
+    if versions:
+        return versions[0]
     needs = "; ".join(f"{a.name} needs {describe_support(a.number, a.suffix)}" for a in archs)
     raise PlanError(
         "no single CUDA toolkit compiles all planned archs",
@@ -275,11 +276,7 @@ def _validate(archs: Sequence[CudaArch], toolkit: Toolkit | None, cuda: str) -> 
     where = f"CUDA {cuda}" + (f" ({toolkit.nvcc})" if toolkit is not None else "")
     details = "; ".join(f"{a.name} needs {describe_support(a.number, a.suffix)}" for a in rejected)
     names = ", ".join(a.name for a in rejected)
-    alternatives = [
-        v
-        for v in REACHABLE_CUDA_VERSIONS
-        if v != cuda and all(supported_by_table(a.number, a.suffix, v) for a in rejected)
-    ]
+    alternatives = [v for v in installable_versions_for(rejected) if v != cuda]
     hint = f"{details}; use --cuda {alternatives[0]}" if alternatives else details
     raise PlanError(f"{where} cannot compile arch {names}", hint=hint + " or drop it")
 

@@ -11,7 +11,7 @@ from build_tools import ci
 from build_tools.audit import ArchComparison, audit_go_binary, audit_install
 from build_tools.buildplan import BuildOptions, BuildPlan
 from build_tools.console import reporter
-from build_tools.cuda_support import REACHABLE_CUDA_VERSIONS, supported_by_table
+from build_tools.cuda_support import installable_versions_for
 from build_tools.errors import ToolkitError, ValidationHoleError
 from build_tools.execute import run_steps
 from build_tools.generations import Generation, OllamaVersion
@@ -69,11 +69,8 @@ release: bin/ollama and lib/ollama/ with the CPU backends and lib/ollama/cuda_vN
 def _choose_cuda(request: ToolkitRequest, arch_plan: ArchPlan, tree: TreeFacts) -> ToolkitRequest:
     """Without --cuda/--cuda-home and no system nvcc: the newest installable CUDA whose major
     this tree has a preset for and which compiles every planned arch."""
-    for version in REACHABLE_CUDA_VERSIONS:
-        major = int(version.split(".")[0])
-        if tree.preset_for(major) and all(
-            supported_by_table(a.number, a.suffix, version) for a in arch_plan.archs
-        ):
+    for version in installable_versions_for(arch_plan.archs):
+        if tree.preset_for(int(version.split(".")[0])):
             return replace(request, cuda_version=version)
     raise ToolkitError(
         f"no installable CUDA toolkit compiles {arch_plan.cuda_architectures} for this tree",
