@@ -2,43 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from build_tools.buildplan import BuildOptions, BuildPlan
+from build_tools.buildplan import BuildPlan
 from build_tools.generations import Generation
 from build_tools.llama_cpp import LlamaCppSource
-from build_tools.plan import ArchRequest, make_arch_plan
 from build_tools.recipes import read_tree, recipe_for
 from build_tools.recipes.base import Step
-from build_tools.source import Checkout
 from build_tools.toolkit.model import Toolkit
 
-from boxes import SEED_BOX, inventory
 from g5_fixture import write_g5_fixture
+from plan_values import make_build_plan, make_checkout, make_options, make_toolkit
 
 ARCHS = ("75", "80", "86", "89", "90")
-TOOLKIT = Toolkit(
-    version="12.4",
-    full_version="12.4.131",
-    provider="debian",
-    root=Path("/cache/toolkits/12.4-debian"),
-    nvcc=Path("/cache/toolkits/12.4-debian/bin/nvcc"),
-    sass_archs=("50", *ARCHS),
-    ptx_archs=("50", *ARCHS),
-)
-TOOLKIT13 = replace(
-    TOOLKIT,
-    version="13.0",
-    full_version="13.0.88",
-    root=Path("/cache/toolkits/13.0-pypi"),
-    nvcc=Path("/cache/toolkits/13.0-pypi/bin/nvcc"),
-    sass_archs=ARCHS,
-    ptx_archs=ARCHS,
-)
+TOOLKIT = make_toolkit("12.4", archs=("50", *ARCHS))
+TOOLKIT13 = make_toolkit("13.0", archs=ARCHS)
 LLAMA_ROOT = Path("/work/sources/llama.cpp-abc")
+LLAMA_CPP = LlamaCppSource(
+    root=LLAMA_ROOT,
+    source="https://github.com/ggml-org/llama.cpp.git",
+    kind="git",
+    wanted="b100",
+    ref="b100",
+    commit="1" * 40,
+    describe="b100",
+    verified=True,
+    patches=("001-llama-cpp-hooks.patch",),
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,45 +39,14 @@ def tree_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_plan(root: Path, *, toolkit: Toolkit = TOOLKIT, with_vulkan: bool = False) -> BuildPlan:
-    request = ArchRequest(exclude_tokens=("50",), generation=Generation.G5)
-    checkout = Checkout(
-        root=root,
-        url=str(root),
-        ref="v0.32.2",
-        commit="0" * 40,
-        commit_time=0,
-        describe="v0.32.2",
-        in_place=True,
-    )
-    options = BuildOptions(
-        workdir=Path("/work"),
-        jobs=3,
-        cmake=Path("/bin/cmake"),
+    options = make_options(
         ninja=Path("/opt/ninja/bin/ninja"),
-        go=Path("/bin/go"),
-        go_version="1.26.0",
-        compiler_launcher=None,
         with_vulkan=with_vulkan,
         host_compiler=Path("/usr/bin/g++-12"),
     )
-    llama_cpp = LlamaCppSource(
-        root=LLAMA_ROOT,
-        source="https://github.com/ggml-org/llama.cpp.git",
-        kind="git",
-        wanted="b100",
-        ref="b100",
-        commit="1" * 40,
-        describe="b100",
-        verified=True,
-        patches=("001-llama-cpp-hooks.patch",),
-    )
-    return BuildPlan(
-        arch_plan=make_arch_plan(request, inventory(SEED_BOX), toolkit),
-        toolkit=toolkit,
-        checkout=checkout,
-        tree=read_tree(root),
-        options=options,
-        llama_cpp=llama_cpp,
+    checkout = make_checkout(root, "v0.32.2")
+    return make_build_plan(
+        checkout, Generation.G5, toolkit=toolkit, options=options, llama_cpp=LLAMA_CPP
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from build_tools.archs import CudaArch
-from build_tools.buildplan import BuildOptions, BuildPlan
+from build_tools.buildplan import BuildPlan
 from build_tools.errors import ConfigurationError, InputError
 from build_tools.generations import Generation
 from build_tools.package import add_package_arguments, package_build, package_options_from_args
@@ -37,14 +37,10 @@ from build_tools.package.toolchain import cached_compilers, version_line
 from build_tools.package.tree import scan_tree
 from build_tools.package.wheel import WheelSpec, write_wheel
 from build_tools.patches import AppliedPatch
-from build_tools.plan import ArchRequest, make_arch_plan
-from build_tools.recipes import read_tree
 from build_tools.runner import Runner
-from build_tools.source import Checkout
-from build_tools.toolkit.model import Toolkit
 
-from boxes import SEED_BOX, inventory
 from ollama_fixture import write_fixture
+from plan_values import make_build_plan, make_checkout, make_options, make_toolkit
 
 EPOCH = 1_700_000_000
 SM61 = CudaArch(61, sass=True, ptx=False)
@@ -344,43 +340,20 @@ def test_version_line_and_cached_compilers(tmp_path: Path) -> None:
 
 
 def make_plan(tmp_path: Path) -> BuildPlan:
-    toolkit = Toolkit(
-        version="12.4",
-        full_version="12.4.131",
-        provider="debian",
-        root=tmp_path / "cuda",
-        nvcc=tmp_path / "cuda" / "bin" / "nvcc",
-        sass_archs=("61", "75", "86"),
-        ptx_archs=("61", "75", "86"),
-    )
-    arch_plan = make_arch_plan(
-        ArchRequest(exclude_tokens=("50",), generation=Generation.G4), inventory(SEED_BOX), toolkit
-    )
     source = write_fixture(tmp_path / "work" / "sources" / "ollama", generation="G4")
-    checkout = Checkout(
-        root=source,
+    checkout = make_checkout(
+        source,
+        "v0.24.0",
         url="https://github.com/ollama/ollama.git",
-        ref="v0.24.0",
         commit="1" * 40,
         commit_time=1_735_689_600,
-        describe="v0.24.0",
         in_place=False,
     )
-    options = BuildOptions(
-        workdir=tmp_path / "work",
-        jobs=2,
-        cmake=Path("/opt/cmake"),
-        ninja=Path("/opt/ninja"),
-        go=Path("/opt/go"),
-        go_version="1.24.0",
-        compiler_launcher=None,
-    )
-    return BuildPlan(
-        arch_plan=arch_plan,
-        toolkit=toolkit,
-        checkout=checkout,
-        tree=read_tree(source),
-        options=options,
+    return make_build_plan(
+        checkout,
+        Generation.G4,
+        toolkit=make_toolkit("12.4", archs=("61", "75", "86"), root=tmp_path / "cuda"),
+        options=make_options(tmp_path / "work", jobs=2),
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from build_tools.archs import CudaArch
@@ -14,28 +12,10 @@ from build_tools.plan import ArchRequest, PtxPolicy, make_arch_plan
 from build_tools.toolkit.model import Toolkit
 
 from boxes import H100, JETSON_ORIN, MIXED_AMPERE_ADA, RTX_5090, SEED_BOX, V100, inventory
+from plan_values import CUDA_12_4_ARCHS, CUDA_13_0_ARCHS, make_toolkit
 
-# What `nvcc --list-gpu-code` printed for the two toolkits this tool installs (build-facts §1.5).
-CUDA_12_4_LIST: tuple[str, ...] = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80")
-CUDA_12_4_LIST += ("86", "87", "89", "90")
-CUDA_13_0_LIST = ("75", "80", "86", "87", "88", "89", "90", "100", "110", "103", "120", "121")
-
-
-def toolkit(version: str, archs: tuple[str, ...]) -> Toolkit:
-    root = Path(f"/opt/cuda-{version}")
-    return Toolkit(
-        version=version,
-        full_version=f"{version}.0",
-        provider="system",
-        root=root,
-        nvcc=root / "bin" / "nvcc",
-        sass_archs=archs,
-        ptx_archs=archs,
-    )
-
-
-CUDA12 = toolkit("12.4", CUDA_12_4_LIST)
-CUDA13 = toolkit("13.0", CUDA_13_0_LIST)
+CUDA12 = make_toolkit("12.4", archs=CUDA_12_4_ARCHS, provider="system")
+CUDA13 = make_toolkit("13.0", archs=CUDA_13_0_ARCHS, provider="system")
 EMPTY = Inventory(gpus=(), source="none")
 
 

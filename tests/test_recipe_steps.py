@@ -6,57 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.buildplan import BuildOptions, BuildPlan
+from build_tools.buildplan import BuildPlan
 from build_tools.generations import Generation
-from build_tools.plan import ArchRequest, make_arch_plan
-from build_tools.recipes import read_tree, recipe_for
-from build_tools.source import Checkout
-from build_tools.toolkit.model import Toolkit
+from build_tools.recipes import recipe_for
 
-from boxes import SEED_BOX, inventory
 from ollama_fixture import write_fixture
-
-CUDA_12_4_LIST = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80", "86", "87", "89")
-CUDA_12_4_LIST = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80", "86", "87", "89")
-TOOLKIT = Toolkit(
-    version="12.4",
-    full_version="12.4.131",
-    provider="debian",
-    root=Path("/cache/toolkits/12.4-debian"),
-    nvcc=Path("/cache/toolkits/12.4-debian/bin/nvcc"),
-    sass_archs=CUDA_12_4_LIST,
-    ptx_archs=CUDA_12_4_LIST,
-)
+from plan_values import make_build_plan, make_checkout, make_options, make_toolkit
 
 
 def make_plan(root: Path, generation: Generation, *, launcher: Path | None = None) -> BuildPlan:
-    arch_plan = make_arch_plan(
-        ArchRequest(exclude_tokens=("50",), generation=generation), inventory(SEED_BOX), TOOLKIT
-    )
-    checkout = Checkout(
-        root=root,
-        url=str(root),
-        ref="v0.24.0",
-        commit="0" * 40,
-        commit_time=0,
-        describe="v0.24.0",
-        in_place=True,
-    )
-    options = BuildOptions(
-        workdir=Path("/work"),
-        jobs=3,
-        cmake=Path("/bin/cmake"),
-        ninja=Path("/bin/ninja"),
-        go=Path("/bin/go"),
-        go_version="1.26.0",
-        compiler_launcher=launcher,
-    )
-    return BuildPlan(
-        arch_plan=arch_plan,
-        toolkit=TOOLKIT,
-        checkout=checkout,
-        tree=read_tree(root),
-        options=options,
+    return make_build_plan(
+        make_checkout(root, "v0.24.0"),
+        generation,
+        toolkit=make_toolkit("12.4"),
+        options=make_options(launcher=launcher),
     )
 
 

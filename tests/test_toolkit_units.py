@@ -50,6 +50,8 @@ from build_tools.toolkit.pypi import missing_compiler_parts
 from build_tools.toolkit.stub import build_libcuda_stub, driver_symbols, stub_source
 from build_tools.toolkit.wheels import extract_wheel, find_wheel
 
+from plan_values import make_toolkit
+
 # A host name under the reserved .invalid TLD: parsing must not depend on any real mirror.
 MIRROR = "http://debian-mirror.invalid/debian"
 
@@ -451,15 +453,7 @@ def test_request_rejects_cuda_home_with_an_installing_provider(tmp_path: Path) -
 def _fake_toolkit(root: Path) -> Toolkit:
     (root / "bin").mkdir(parents=True, exist_ok=True)
     (root / "bin" / "nvcc").write_bytes(b"\0" * 4096)
-    return Toolkit(
-        version="13.0",
-        full_version="13.0.88",
-        provider="pypi",
-        root=root,
-        nvcc=root / "bin" / "nvcc",
-        sass_archs=("75", "86"),
-        ptx_archs=("75", "86"),
-    )
+    return make_toolkit("13.0", archs=("75", "86"), root=root, provider="pypi")
 
 
 def test_only_committed_roots_count_as_installed(tmp_path: Path) -> None:
