@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from test_audit_real import archs, compile_library
 
-from build_tools.audit.tree import ScannedTree, TreeFile, read_layout
+from build_tools.audit.layout import read_layout
+from build_tools.audit.tree import ScannedTree, TreeFile
 from build_tools.commands import inspect
 from build_tools.generations import Generation
 from build_tools.runner import Runner

@@ -2,7 +2,8 @@
 
 ``fatbin`` parses the ELF ``.nv_fatbin`` section (pure Python, nothing executed), ``compare``
 checks it against the architecture plan, ``tree`` finds CUDA libraries in an install directory
-or tarball and reads its layout, ``cuobjdump`` cross-checks the parser with NVIDIA's tool.
+or tarball, ``layout`` reads which backends and generation that install holds, ``cuobjdump``
+cross-checks the parser with NVIDIA's tool.
 """
 
 from __future__ import annotations

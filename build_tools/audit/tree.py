@@ -7,7 +7,7 @@ with an absolute name or a ``..`` component are listed as skipped and never read
 recorded, never followed. ``.tar.zst`` needs the ``zstandard`` module or the ``zstd`` program
 (streamed through a FIFO, so nothing lands on disk either).
 
-The second half reads the layout: which backends exist and which Ollama generation the layout
+``layout`` reads what was scanned: which backends exist and which Ollama generation the layout
 (or the version recorded in ``bin/ollama``) points to.
 """
 
@@ -28,21 +28,18 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
 
 from build_tools.errors import ConfigurationError
-from build_tools.generations import Generation, OllamaVersion, generation_for_version
+from build_tools.generations import OllamaVersion
 from build_tools.runner import Runner
 
 from .fatbin import LibraryAudit, UnreadableArtifactError, audit_elf_bytes, read_library
 from .gobinary import OLLAMA_GO_VARIABLES, read_go_strings
 
 __all__ = [
-    "Backend",
     "BuildInfo",
-    "Layout",
     "ScannedTree",
     "SkippedEntry",
     "TreeFile",
     "is_cuda_library",
-    "read_layout",
     "safe_member_name",
     "scan",
 ]
@@ -323,116 +320,4 @@ def scan(path: Path | str, runner: Runner) -> ScannedTree:
         source_kind="library",
         files=(TreeFile(path.name, "file", audit.size),),
         libraries=(replace(audit, path=path.name),),
-    )
-
-
-# --- layout ------------------------------------------------------------------------------------
-
-BackendKind = Literal["cpu", "cuda", "vulkan", "rocm", "mlx"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Backend:
-    kind: BackendKind
-    name: str  # "cuda_v12", "vulkan", "cpu"; the flat CUDA layout is named after its directory
-    dir: str  # relative to the scanned root
-    libraries: tuple[LibraryAudit, ...] = ()  # CUDA only
-    variants: tuple[str, ...] = ()  # CPU only: "haswell", "cpu_avx2" ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Layout:
-    lib_dir: str  # "lib/ollama", or "" when the scanned root is that directory
-    backends: tuple[Backend, ...]
-    generations: tuple[Generation, ...]  # candidates, oldest first; empty if nothing tells
-    evidence: tuple[str, ...]  # why those generations
-
-
-def _lib_dir(files: tuple[TreeFile, ...]) -> str:
-    dirs = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
-    candidates = [d for d in dirs if d == "lib/ollama" or d.endswith("/lib/ollama")]
-    return min(candidates, key=len) if candidates else ""
-
-
-def _under(path: str, lib_dir: str) -> str | None:
-    if not lib_dir:
-        return path
-    return path[len(lib_dir) + 1 :] if path.startswith(lib_dir + "/") else None
-
-
-def _cuda_name(directory: str, lib_dir: str, library: str) -> str:
-    if directory != lib_dir:
-        return PurePosixPath(directory).name
-    # Flat layouts: G1 names the library after the backend (libggml_cuda_v12.so).
-    match = re.match(r"^libggml_(cuda\w*)\.so", PurePosixPath(library).name)
-    return match[1] if match else "cuda"
-
-
-def _backends(tree: ScannedTree, lib_dir: str, rel: list[str]) -> list[Backend]:
-    backends: list[Backend] = []
-    cpu = {m[1] for p in rel if (m := re.match(r"^libggml-cpu-([\w-]+?)\.so", p))}
-    cpu |= {m[1] for p in rel if (m := re.match(r"^runners/(cpu\w*)/", p))}
-    if cpu:
-        backends.append(Backend(kind="cpu", name="cpu", dir=lib_dir, variants=tuple(sorted(cpu))))
-    by_dir: dict[str, list[LibraryAudit]] = {}
-    for audit in tree.libraries:
-        parent = str(PurePosixPath(audit.path).parent)
-        by_dir.setdefault("" if parent == "." else parent, []).append(audit)
-    for directory, audits in sorted(by_dir.items()):
-        name = _cuda_name(directory, lib_dir, audits[0].path)
-        backends.append(Backend(kind="cuda", name=name, dir=directory, libraries=tuple(audits)))
-    others: dict[str, BackendKind] = {}
-    for path in rel:
-        parts = path.split("/")
-        top = parts[1] if parts[0] == "runners" and len(parts) > 2 else parts[0]
-        if top.startswith("vulkan") or "libggml-vulkan" in path:
-            others.setdefault(top if len(parts) > 1 else "vulkan", "vulkan")
-        elif top.startswith("rocm") or "libggml-hip" in path:
-            others.setdefault(top if len(parts) > 1 else "rocm", "rocm")
-        elif top.startswith("mlx") and len(parts) > 1:
-            others.setdefault(top, "mlx")
-    for name, kind in sorted(others.items()):
-        where = "/".join(p for p in (lib_dir, name) if p)
-        backends.append(Backend(kind=kind, name=name, dir=where))
-    return backends
-
-
-# Layout clues, most specific first: (test on the library-dir paths, generations, evidence).
-_LAYOUT_CLUES: tuple[tuple[str, tuple[Generation, ...], str], ...] = (
-    (r"llama-server", (Generation.G5,), "llama-server in the library directory (G5 layout)"),
-    (r"runners/[^/]+/libggml_cuda", (Generation.G2,), "runners/*/libggml_cuda_vNN.so (G2 make)"),
-    (r"libggml_cuda", (Generation.G1,), "flat libggml_cuda_vNN.so (G1 make layout)"),
-    (r"cuda_v11/", (Generation.G3,), "cuda_v11/ (shipped only by v0.5.8 - v0.9.2, G3)"),
-    (r"vulkan/", (Generation.G4,), "vulkan/ without llama-server (shipped from v0.12.6, G4)"),
-    (
-        r"(cuda\w*/)?libggml-(cuda|base|cpu)",
-        (Generation.G3, Generation.G4),
-        "libggml-cuda.so without llama-server: G3 (v0.5.8 - v0.12.3) and G4 (v0.12.4 - "
-        "v0.25.0-rc0) install the same layout",
-    ),
-)
-
-
-def _generations(tree: ScannedTree, rel: list[str]) -> tuple[tuple[Generation, ...], str]:
-    info = tree.build_info
-    if info is not None and info.version is not None:
-        evidence = f"{info.path} was built as version {info.version_text}"
-        return (generation_for_version(info.version),), evidence
-    for pattern, generations, evidence in _LAYOUT_CLUES:
-        if any(re.match(pattern, path) for path in rel):
-            return generations, evidence
-    return (), "no ggml library or llama-server found"
-
-
-def read_layout(tree: ScannedTree) -> Layout:
-    """Backends and candidate generations of a scanned tree."""
-    lib_dir = "" if tree.source_kind == "library" else _lib_dir(tree.files)
-    rel = [r for f in tree.files if f.kind != "dir" and (r := _under(f.path, lib_dir)) is not None]
-    rel += [r + "/" for f in tree.files if f.kind == "dir" and (r := _under(f.path, lib_dir))]
-    backends = _backends(tree, lib_dir, rel)
-    if tree.source_kind == "library":
-        return Layout(lib_dir="", backends=tuple(backends), generations=(), evidence=())
-    generations, evidence = _generations(tree, rel)
-    return Layout(
-        lib_dir=lib_dir, backends=tuple(backends), generations=generations, evidence=(evidence,)
     )

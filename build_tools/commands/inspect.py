@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.archs import CudaArch, render_cmake
-from build_tools.audit.tree import Backend, BuildInfo, Layout, ScannedTree, read_layout, scan
+from build_tools.audit.layout import Backend, Layout, read_layout
+from build_tools.audit.tree import BuildInfo, ScannedTree, scan
 from build_tools.console import Row, reporter
 from build_tools.coverage import GpuCoverage, OllamaRule, gpu_coverage
 from build_tools.generations import Generation, generation_info
