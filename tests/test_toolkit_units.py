@@ -27,6 +27,7 @@ from build_tools.toolkit import (
     elf_needed,
     list_installed,
     normalize_cuda_version,
+    resolve_toolkit,
     toolkit_request_from_args,
 )
 from build_tools.toolkit.apt import (
@@ -445,6 +446,19 @@ def test_request_rejects_cuda_home_with_an_installing_provider(tmp_path: Path) -
     args = _parse(["--cuda-home", str(tmp_path), "--toolkit-provider", "pypi"])
     with pytest.raises(ConfigurationError, match="--cuda-home"):
         toolkit_request_from_args(args, {})
+
+
+@pytest.mark.parametrize(("provider", "version"), [("debian", "12.4"), ("pypi", "13.0")])
+def test_a_provider_alone_means_its_pinned_version(
+    tmp_path: Path, provider: str, version: str
+) -> None:
+    request = toolkit_request_from_args(
+        _parse(["--toolkit-provider", provider]), {"BUILD_TOOLS_CACHE_DIR": str(tmp_path)}
+    )
+    with pytest.raises(ToolkitError) as caught:
+        resolve_toolkit(request, Runner(), install=False, environ={})
+    assert f"CUDA {version} ({provider}) is not installed" in str(caught.value)
+    assert f"toolkit install --cuda {version}" in str(caught.value.hint)
 
 
 # -- cache bookkeeping -------------------------------------------------------------------------

@@ -14,10 +14,8 @@ from build_tools.errors import ConfigurationError, ToolkitError
 from build_tools.paths import default_cache_dir
 from build_tools.runner import Runner
 from build_tools.toolkit.cache import ToolkitCache
-from build_tools.toolkit.debian import SPECS as DEBIAN_SPECS
-from build_tools.toolkit.install import install_toolkit
+from build_tools.toolkit.install import SOURCES, install_toolkit
 from build_tools.toolkit.model import Provider, Toolkit
-from build_tools.toolkit.pypi import SPECS as PYPI_SPECS
 from build_tools.toolkit.system import environment_cuda_home, find_system_toolkit
 
 __all__ = [
@@ -40,9 +38,9 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 # Every CUDA version some provider can install, newest first: the one list the planner and the
-# build choose from (cuda_support.REACHABLE_CUDA_VERSIONS), derived from the pinned specs.
+# build choose from (cuda_support.REACHABLE_CUDA_VERSIONS), derived from the providers' pins.
 INSTALLABLE_VERSIONS: tuple[str, ...] = tuple(
-    sorted({*DEBIAN_SPECS, *PYPI_SPECS}, key=_version_key, reverse=True)
+    sorted({v for source in SOURCES.values() for v in source.versions()}, key=_version_key)[::-1]
 )
 # A bare major picks the newest installable minor of that major.
 _MAJOR_DEFAULTS = {v.split(".")[0]: v for v in reversed(INSTALLABLE_VERSIONS)}
@@ -109,12 +107,14 @@ def resolve_toolkit(
                 hint=f"drop --cuda-home/--toolkit-provider system to install CUDA {version}",
             )
         return toolkit
-    if version is None and request.provider is None:
-        return find_system_toolkit(runner, cuda_home=None, environ=env)
-    if version is None:
-        # Only a provider was named: its one pinned version.
-        version = next(iter(DEBIAN_SPECS if request.provider == "debian" else PYPI_SPECS))
-    provider: Provider = request.provider or default_provider(version)
+    provider: Provider | None = request.provider
+    if provider is None:
+        if version is None:
+            return find_system_toolkit(runner, cuda_home=None, environ=env)
+        provider = default_provider(version)
+    elif version is None:
+        # Only a provider was named: its newest pinned version.
+        version = max(SOURCES[provider].versions(), key=_version_key)
     cached = ToolkitCache(request.cache_dir).find(version, provider)
     if cached is not None:
         return cached.toolkit
