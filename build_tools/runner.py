@@ -25,9 +25,13 @@ from typing import TextIO
 from build_tools.console import Reporter, reporter
 from build_tools.errors import CommandFailedError, ToolNotFoundError
 
-__all__ = ["RunResult", "Runner", "format_command"]
+__all__ = ["INHERITED_PATH", "RunResult", "Runner", "format_command", "prepend_path"]
 
 TAIL_LINES = 40
+# A PATH change that ends with this entry continues with the PATH this process was started
+# with. Recipes write it instead of copying the machine's PATH, so a step (and the manifest
+# that records it) says only what the build adds.
+INHERITED_PATH = "$PATH"
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,20 @@ class Runner:
         return RunResult(args, returncode, "".join(output.chunks))
 
 
+def prepend_path(*directories: Path) -> str:
+    """A PATH value: ``directories`` first, then the inherited PATH (see INHERITED_PATH)."""
+    return os.pathsep.join([*(str(d) for d in directories), INHERITED_PATH])
+
+
 def _merged_env(changes: Mapping[str, str | None] | None) -> dict[str, str]:
     env = dict(os.environ)
     for key, value in (changes or {}).items():
         if value is None:
             env.pop(key, None)
+        elif key == "PATH" and value.split(os.pathsep)[-1] == INHERITED_PATH:
+            entries = value.split(os.pathsep)[:-1]
+            inherited = os.environ.get("PATH")
+            env[key] = os.pathsep.join(entries + ([inherited] if inherited else []))
         else:
             env[key] = value
     return env

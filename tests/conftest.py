@@ -16,6 +16,17 @@ from fake_nvml import make_fake_pynvml
 pytest_plugins = ["toolkit_fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def scratch_working_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test runs in an empty directory of its own: a complete build packages into ./dist
+    by default, and a test run must never add packages or SHA256SUMS lines to the checkout."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
 @pytest.fixture
 def no_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make NVML unloadable, as on a machine without the NVIDIA driver library."""

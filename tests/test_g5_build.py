@@ -120,6 +120,23 @@ def test_g5_superbuild_offline_patched_planned_archs_and_no_rebuild(
     assert (lib / "cuda_v12" / "libcudart.so.12").exists()
     assert not (lib / "vulkan").exists()
 
+    # The release manifest records the llama.cpp tree that was compiled, and of this machine
+    # only what the build adds: the nested builds' PATH is "toolkit, ninja, then $PATH".
+    artifacts = summary["package"]["artifacts"]
+    (manifest_file,) = [Path(a["path"]) for a in artifacts if a["kind"] == "manifest"]
+    text = manifest_file.read_text()
+    manifest = json.loads(text)
+    recorded = manifest["llama_cpp"]
+    assert {k: v for k, v in recorded.items() if k != "root"} == {
+        k: v for k, v in used.items() if k != "root"
+    }
+    assert recorded["root"] == used["root"].replace(str(workdir), "$WORKDIR")
+    steps = {step["name"]: step for step in manifest["build"]["configure"]}
+    path = steps["configure-superbuild"]["env"]["PATH"]
+    assert path.startswith("$CUDA/bin:")
+    assert path.endswith(":$PATH")
+    assert os.environ["PATH"] not in text
+
     # The toolkit reached the nested build although it never receives CMAKE_CUDA_COMPILER.
     superbuild = Path(summary["build_dir"]) / "superbuild"
     cache = (superbuild / "llama-server-cuda_v12" / "CMakeCache.txt").read_text()

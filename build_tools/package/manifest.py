@@ -100,6 +100,9 @@ def build_manifest(
             "version": checkout.version,
         },
         "generation": plan.tree.generation.value,
+        # G5: the llama.cpp tree the superbuild compiled (source, tag, commit, whether that was
+        # proven, Ollama's compat patches applied); null for generations that vendor ggml.
+        "llama_cpp": None if plan.llama_cpp is None else plan.llama_cpp.to_json(),
         "patches": [p.to_json() for p in plan.patches],
         "plan": plan.arch_plan.to_json(),
         "inventory": plan.arch_plan.inventory.to_json(),

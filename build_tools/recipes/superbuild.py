@@ -31,11 +31,11 @@ adds to the stock ``cmake -B build -DOLLAMA_LLAMA_BACKENDS=...`` flow, each for 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from build_tools.recipes.base import GO_MODULE, Phase, Step, go_build_step
+from build_tools.runner import prepend_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,11 +60,8 @@ class SuperbuildRecipe:
     def _env(self, plan: BuildPlan) -> dict[str, str | None]:
         """What every native step's environment changes; nested builds inherit it."""
         toolkit = plan.toolkit
-        path = os.pathsep.join(
-            [str(toolkit.root / "bin"), str(plan.options.ninja.parent), os.environ.get("PATH", "")]
-        )
         env: dict[str, str | None] = {
-            "PATH": path,
+            "PATH": prepend_path(toolkit.root / "bin", plan.options.ninja.parent),
             "CUDACXX": str(toolkit.nvcc),
             "CUDAToolkit_ROOT": str(toolkit.root),
             "CMAKE_GENERATOR": "Ninja",
