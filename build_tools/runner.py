@@ -52,12 +52,20 @@ def format_command(
     if cwd is not None:
         parts.append(f"(cd {shlex.quote(str(cwd))} &&")
     for key, value in sorted((env or {}).items()):
-        parts.append(f"-u {key}" if value is None else f"{key}={shlex.quote(value)}")
+        parts.append(f"-u {key}" if value is None else f"{key}={_shell_value(key, value)}")
     if env:
         parts.insert(1 if cwd is not None else 0, "env")
     parts.append(shlex.join(argv))
     line = " ".join(parts)
     return line + ")" if cwd is not None else line
+
+
+def _shell_value(key: str, value: str) -> str:
+    entries = value.split(os.pathsep)
+    if key == "PATH" and entries[-1] == INHERITED_PATH:
+        # Quoted entries, then the shell's own $PATH, so that a pasted command expands it.
+        return os.pathsep.join([*(shlex.quote(e) for e in entries[:-1]), '"$PATH"'])
+    return shlex.quote(value)
 
 
 @dataclass

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from build_tools.errors import CommandFailedError
-from build_tools.runner import INHERITED_PATH, Runner, prepend_path
+from build_tools.runner import INHERITED_PATH, Runner, format_command, prepend_path
 
 PRINT_ENV = "import os, sys; print(os.environ.get(sys.argv[1], '<unset>'))"
 
@@ -33,6 +34,24 @@ def test_a_path_change_is_prepended_to_the_inherited_path(
     assert child_env(Runner(echo=False), "BUILD_TOOLS_PROBE", {"BUILD_TOOLS_PROBE": None}) == (
         "<unset>"
     )
+
+
+def test_a_printed_command_pasted_into_a_shell_gets_the_same_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    env: dict[str, str | None] = {
+        "PATH": prepend_path(tmp_path / "with space", tmp_path / "bin"),
+        "CUDACXX": str(tmp_path / "it's" / "nvcc"),
+        "BUILD_TOOLS_PROBE": None,
+    }
+    argv = [sys.executable, "-c", PRINT_ENV + "; print(os.environ.get('CUDACXX'))", "PATH"]
+    line = format_command(argv, cwd=tmp_path, env=env)
+    assert '"$PATH"' in line
+    pasted = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
+    ran = Runner(echo=False).run(argv, cwd=tmp_path, env=env, probe=True)
+    assert pasted.stdout == ran.output
+    assert pasted.stdout.splitlines()[0] == f"{tmp_path}/with space:{tmp_path}/bin:/usr/bin:/bin"
 
 
 def test_a_failure_carries_exit_code_tail_and_log(tmp_path: Path) -> None:
