@@ -86,3 +86,20 @@ def materialise_tag(repo: Path, tag: str, dest: Path) -> Path:
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", tag], ["tag", tag]):
         subprocess.run(["git", "-C", str(dest), *args], check=True, capture_output=True, env=env)
     return dest
+
+
+def ninja(build_dir: Path, *targets: str) -> None:
+    """Build only ``targets`` of a configured tree: a few objects, not hours of CUDA."""
+    subprocess.run(["ninja", "-C", str(build_dir), *targets], check=True, capture_output=True)
+
+
+def ninja_targets(build_dir: Path, suffixes: tuple[str, ...]) -> list[str]:
+    """The targets of a configured tree whose path ends with one of ``suffixes``."""
+    listing = subprocess.run(
+        ["ninja", "-C", str(build_dir), "-t", "targets", "all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    targets = [line.split(":")[0] for line in listing.splitlines()]
+    return [t for t in targets if t.endswith(suffixes)]

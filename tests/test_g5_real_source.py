@@ -23,7 +23,7 @@ from build_tools.audit import read_library
 from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, write_json_inventory
-from real_source import materialise_tag, ollama_repo
+from real_source import materialise_tag, ninja, ninja_targets, ollama_repo
 
 pytestmark = [pytest.mark.real_source, pytest.mark.toolchain]
 
@@ -39,21 +39,6 @@ def llama_cpp_source() -> str:
             "xllamacpp==2026.7.10068 sdist to run the real G5 test"
         )
     return value
-
-
-def ninja_targets(build_dir: Path, suffixes: tuple[str, ...]) -> list[str]:
-    listing = subprocess.run(
-        ["ninja", "-C", str(build_dir), "-t", "targets", "all"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    targets = [line.split(":")[0] for line in listing.splitlines()]
-    return [t for t in targets if t.endswith(suffixes)]
-
-
-def ninja(build_dir: Path, *targets: str) -> None:
-    subprocess.run(["ninja", "-C", str(build_dir), *targets], check=True, capture_output=True)
 
 
 def test_real_v0_32_2_superbuild_with_patched_llama_cpp_compiles_planned_archs(

@@ -8,7 +8,6 @@ CMakeLists and ggml sources - on ggml-base, one CPU variant and two ggml-cuda ob
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,9 @@ from build_tools.audit import read_library
 from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, write_json_inventory
-from real_source import materialise_tag, ollama_repo
+from real_source import materialise_tag, ninja, ninja_targets, ollama_repo
 
 pytestmark = [pytest.mark.real_source, pytest.mark.toolchain]
-
-
-def ninja(build_dir: Path, *targets: str) -> None:
-    subprocess.run(["ninja", "-C", str(build_dir), *targets], check=True, capture_output=True)
-
-
-def cuda_objects(build_dir: Path, names: tuple[str, ...]) -> list[str]:
-    listing = subprocess.run(
-        ["ninja", "-C", str(build_dir), "-t", "targets", "all"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    targets = [line.split(":")[0] for line in listing.splitlines()]
-    return [t for t in targets if t.endswith(tuple(f"/{n}.cu.o" for n in names))]
 
 
 @pytest.mark.parametrize(("tag", "generation"), [("v0.6.8", "G3"), ("v0.24.0", "G4")])
@@ -82,7 +66,7 @@ def test_real_tree_compiles_exactly_the_planned_archs(
     ninja(build_dir / "cpu", "ggml-base", "ggml-cpu-haswell")
     assert list((build_dir / "cpu").rglob("libggml-cpu-haswell.so"))
 
-    objects = cuda_objects(build_dir / "cuda_v12", ("acc", "arange"))
+    objects = ninja_targets(build_dir / "cuda_v12", ("/acc.cu.o", "/arange.cu.o"))
     assert len(objects) == 2, objects
     ninja(build_dir / "cuda_v12", *objects)
     for obj in objects:
