@@ -60,12 +60,20 @@ def format_command(
     return line + ")" if cwd is not None else line
 
 
-def _shell_value(key: str, value: str) -> str:
+def _added_path_entries(key: str, value: str) -> list[str] | None:
+    """The entries a PATH change puts before the inherited PATH; None for any other value."""
     entries = value.split(os.pathsep)
     if key == "PATH" and entries[-1] == INHERITED_PATH:
-        # Quoted entries, then the shell's own $PATH, so that a pasted command expands it.
-        return os.pathsep.join([*(shlex.quote(e) for e in entries[:-1]), '"$PATH"'])
-    return shlex.quote(value)
+        return entries[:-1]
+    return None
+
+
+def _shell_value(key: str, value: str) -> str:
+    added = _added_path_entries(key, value)
+    if added is None:
+        return shlex.quote(value)
+    # Quoted entries, then the shell's own $PATH, so that a pasted command expands it.
+    return os.pathsep.join([*(shlex.quote(e) for e in added), '"$PATH"'])
 
 
 @dataclass
@@ -145,10 +153,9 @@ def _merged_env(changes: Mapping[str, str | None] | None) -> dict[str, str]:
     for key, value in (changes or {}).items():
         if value is None:
             env.pop(key, None)
-        elif key == "PATH" and value.split(os.pathsep)[-1] == INHERITED_PATH:
-            entries = value.split(os.pathsep)[:-1]
+        elif (added := _added_path_entries(key, value)) is not None:
             inherited = os.environ.get("PATH")
-            env[key] = os.pathsep.join(entries + ([inherited] if inherited else []))
+            env[key] = os.pathsep.join(added + ([inherited] if inherited else []))
         else:
             env[key] = value
     return env
