@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from build_tools.cli import parse_args
 from build_tools.console import reporter
 from build_tools.errors import BuildToolsError, CommandFailedError
-from build_tools.profiles import apply_profile, show_options
 from build_tools.runner import Runner
+from build_tools.settings import apply_profile, show_options
 
 __all__ = ["main"]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
     from build_tools.package import PackageResult
-    from build_tools.profiles import ResolvedOptions
+    from build_tools.settings import ResolvedOptions
 
 __all__ = [
     "CIProvider",

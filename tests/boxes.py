@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from build_tools.inventory import Gpu, Inventory
+from build_tools.gpus.inventory import Gpu, Inventory
 
 # (name, cc, memory MiB). A Tesla M10 board shows up as four cc-5.0 GPUs of 8 GiB each.
 SEED_BOX = [

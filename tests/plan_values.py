@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from build_tools.buildplan import BuildOptions, BuildPlan
+from build_tools.build_plan import BuildOptions, BuildPlan
 from build_tools.generations import Generation
-from build_tools.llama_cpp import LlamaCppSource
-from build_tools.plan import ArchRequest, make_arch_plan
+from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.recipes import read_tree
-from build_tools.source import Checkout
+from build_tools.source.checkout import Checkout
+from build_tools.source.llama_cpp import LlamaCppSource
 from build_tools.toolkit.model import Provider, Toolkit
 
 from boxes import SEED_BOX, inventory

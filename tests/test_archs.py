@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from build_tools.archs import (
+from build_tools.errors import ConfigurationError
+from build_tools.planning.archs import (
     ArchKeyword,
     CudaArch,
     parse_arch_list,
@@ -10,7 +11,6 @@ from build_tools.archs import (
     render_cmake,
     render_make,
 )
-from build_tools.errors import ConfigurationError
 
 
 @pytest.mark.parametrize(

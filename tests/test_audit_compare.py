@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from build_tools.archs import CudaArch, parse_arch_list
 from build_tools.audit.compare import AuditError, check_archs, compare_archs
 from build_tools.audit.fatbin import FatbinEntry, LibraryAudit
+from build_tools.planning.archs import CudaArch, parse_arch_list
 
 
 def plan(text: str) -> tuple[CudaArch, ...]:

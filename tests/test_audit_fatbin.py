@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.archs import CudaArch
 from build_tools.audit.fatbin import (
     LibraryAudit,
     UnreadableArtifactError,
@@ -18,6 +17,7 @@ from build_tools.audit.fatbin import (
     parse_fatbin,
     read_library,
 )
+from build_tools.planning.archs import CudaArch
 
 MAGIC = 0xBA55ED50
 PTX, ELF = 1, 2

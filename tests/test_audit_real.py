@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.archs import CudaArch, parse_arch_list
 from build_tools.audit.compare import AuditError, check_archs
 from build_tools.audit.cuobjdump import list_code, listing_from_audit, render_listing
 from build_tools.audit.fatbin import LibraryAudit, read_library
+from build_tools.planning.archs import CudaArch, parse_arch_list
 from build_tools.runner import Runner
 from build_tools.toolkit.model import Toolkit
 

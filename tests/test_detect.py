@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.detect import detect_inventory, detect_with_nvml
 from build_tools.errors import InventoryError
-from build_tools.inventory import load_inventory, parse_nvidia_smi_csv
+from build_tools.gpus.detect import detect_inventory, detect_with_nvml
+from build_tools.gpus.inventory import load_inventory, parse_nvidia_smi_csv
 from build_tools.runner import Runner
 
 from boxes import SEED_BOX, smi_csv, uuid_for, write_json_inventory

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.buildplan import BuildPlan
+from build_tools.build_plan import BuildPlan
 from build_tools.generations import Generation
-from build_tools.llama_cpp import LlamaCppSource
 from build_tools.recipes import read_tree, recipe_for
 from build_tools.recipes.base import Step
+from build_tools.source.llama_cpp import LlamaCppSource
 from build_tools.toolkit.model import Toolkit
 
 from g5_fixture import write_g5_fixture

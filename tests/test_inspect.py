@@ -15,8 +15,8 @@ import pytest
 from test_audit_real import archs, compile_library
 
 from build_tools.audit.layout import read_layout
-from build_tools.audit.tree import ScannedTree, TreeFile
-from build_tools.commands import inspect
+from build_tools.audit.scan import ScannedTree, TreeFile
+from build_tools.cli.commands import inspect
 from build_tools.generations import Generation
 from build_tools.runner import Runner
 from build_tools.toolkit.model import Toolkit

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from build_tools.archs import CudaArch
-from build_tools.buildplan import BuildPlan
+from build_tools.build_plan import BuildPlan
 from build_tools.errors import ConfigurationError, InputError
 from build_tools.generations import Generation
 from build_tools.package import add_package_arguments, package_build, package_options_from_args
@@ -32,11 +31,12 @@ from build_tools.package.naming import (
     pep440_version,
     wheel_local_label,
 )
+from build_tools.package.staging import scan_tree
 from build_tools.package.tarball import write_tarball
 from build_tools.package.toolchain import cached_compilers, version_line
-from build_tools.package.tree import scan_tree
 from build_tools.package.wheel import WheelSpec, write_wheel
-from build_tools.patches import AppliedPatch
+from build_tools.patching import AppliedPatch
+from build_tools.planning.archs import CudaArch
 from build_tools.runner import Runner
 
 from ollama_fixture import write_fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.commands import patches as patches_command
+from build_tools.cli.commands import patches as patches_command
 from build_tools.errors import BuildToolsError, ConfigurationError, PatchError
 from build_tools.generations import Generation, OllamaVersion
-from build_tools.patches import (
+from build_tools.patching import (
     PREVIEW_CONTEXT,
     PatchState,
     RenderedPatch,
@@ -27,11 +27,11 @@ from build_tools.patches import (
     select_series,
     template_context,
 )
-from build_tools.patches import apply as apply_module
-from build_tools.plan import ArchPlan, ArchRequest, make_arch_plan
+from build_tools.patching import apply as apply_module
+from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
 from build_tools.recipes import read_tree
 from build_tools.runner import Runner
-from build_tools.source import Checkout
+from build_tools.source.checkout import Checkout
 
 from boxes import SEED_BOX, inventory
 from test_patches_support import (

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.commands import patches as patches_command
+from build_tools.cli.commands import patches as patches_command
 from build_tools.errors import BuildToolsError, ConfigurationError
 from build_tools.generations import Generation, OllamaVersion
-from build_tools.patches import (
+from build_tools.patching import (
     PREVIEW_CONTEXT,
     PatchState,
     Series,
@@ -30,10 +30,10 @@ from build_tools.patches import (
     load_all_series,
     render_series,
 )
-from build_tools.patches.apply import touched_paths
+from build_tools.patching.apply import touched_paths
 from build_tools.recipes import read_tree
-from build_tools.recipes.tree import DETECTION
 from build_tools.runner import Runner
+from build_tools.source.ollama_tree import DETECTION
 
 from real_source import materialise_tag, ollama_repo
 from test_patches_support import commit_all, fingerprint, git

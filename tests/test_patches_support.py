@@ -7,7 +7,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from build_tools.patches import PREVIEW_CONTEXT, load_all_series, render_series
+from build_tools.patching import PREVIEW_CONTEXT, load_all_series, render_series
 
 from ollama_fixture import write_fixture
 

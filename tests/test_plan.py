@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from build_tools.archs import CudaArch
 from build_tools.errors import ConfigurationError, PlanError
 from build_tools.generations import Generation, OllamaVersion
-from build_tools.inventory import Inventory
-from build_tools.plan import ArchRequest, PtxPolicy, make_arch_plan
+from build_tools.gpus.inventory import Inventory
+from build_tools.planning.arch_plan import ArchRequest, PtxPolicy, make_arch_plan
+from build_tools.planning.archs import CudaArch
 from build_tools.toolkit.model import Toolkit
 
 from boxes import H100, JETSON_ORIN, MIXED_AMPERE_ADA, RTX_5090, SEED_BOX, V100, inventory

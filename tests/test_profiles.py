@@ -12,7 +12,7 @@ import pytest
 from build_tools.__main__ import main
 from build_tools.cli import build_parser
 from build_tools.errors import ConfigurationError
-from build_tools.profiles import command_parsers, load_profiles, option_actions, profile_values
+from build_tools.settings import command_parsers, load_profiles, option_actions, profile_values
 
 from boxes import SEED_BOX, write_json_inventory
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.buildplan import BuildPlan
+from build_tools.build_plan import BuildPlan
 from build_tools.generations import Generation
 from build_tools.recipes import recipe_for
 

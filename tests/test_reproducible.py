@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.__main__ import main
-from build_tools.commands.reproducible import FileFacts, compare_trees, snapshot_tree
+from build_tools.cli.commands.reproducible import FileFacts, compare_trees, snapshot_tree
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture

@@ -11,7 +11,7 @@ from build_tools.errors import BuildToolsError
 from build_tools.generations import Generation
 from build_tools.recipes import UnknownLayoutError, read_tree, recipe_for
 from build_tools.runner import Runner
-from build_tools.source import SourceError, SourceSpec, prepare_source, source_slug
+from build_tools.source.checkout import SourceError, SourceSpec, prepare_source, source_slug
 
 from ollama_fixture import write_fixture
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.commands import verify as verify_command
+from build_tools.cli.commands import verify as verify_command
 from build_tools.console import reporter
 from build_tools.runner import Runner
 

@@ -16,8 +16,8 @@ from test_verify_logparse import (
 
 from build_tools.errors import VerifyError
 from build_tools.generations import Generation, OllamaVersion
-from build_tools.inventory import Gpu
-from build_tools.plan import ArchPlan, ArchRequest, make_arch_plan
+from build_tools.gpus.inventory import Gpu
+from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
 from build_tools.verify.logparse import parse_log
 from build_tools.verify.report import NO_GPU_NOTE, VerifyReport, check_gpus, describe_observability
 

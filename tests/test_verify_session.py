@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from test_verify_logparse import G4_M10_USED
 
-from build_tools.commands import verify as verify_command
+from build_tools.cli.commands import verify as verify_command
 from build_tools.console import reporter
 from build_tools.errors import UnreadableArtifactError, VerifyError
 from build_tools.generations import Generation, OllamaVersion
-from build_tools.inventory import Inventory
-from build_tools.plan import ArchRequest, make_arch_plan
+from build_tools.gpus.inventory import Inventory
+from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.runner import Runner
 from build_tools.verify import Expectation, run_verification, verify_install
 from build_tools.verify.server import ollama_server

@@ -8,11 +8,10 @@ cross-checks the parser with NVIDIA's tool.
 
 from __future__ import annotations
 
+from build_tools.audit.compare import ArchComparison, check_archs, compare_archs
+from build_tools.audit.fatbin import FatbinEntry, LibraryAudit, parse_fatbin, read_library
+from build_tools.audit.install import audit_go_binary, audit_install
 from build_tools.errors import AuditError, UnreadableArtifactError
-
-from .compare import ArchComparison, check_archs, compare_archs
-from .fatbin import FatbinEntry, LibraryAudit, parse_fatbin, read_library
-from .install import audit_go_binary, audit_install
 
 __all__ = [
     "ArchComparison",

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from build_tools.archs import CudaArch, render_cmake
+from build_tools.audit.fatbin import LibraryAudit
 from build_tools.errors import AuditError
-
-from .fatbin import LibraryAudit
+from build_tools.planning.archs import CudaArch, render_cmake
 
 __all__ = ["ArchComparison", "AuditError", "check_archs", "compare_archs"]
 

@@ -21,9 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from build_tools.audit.fatbin import LibraryAudit
 from build_tools.runner import Runner
-
-from .fatbin import LibraryAudit
 
 __all__ = [
     "CuobjdumpEntry",

@@ -30,8 +30,8 @@ from typing import Any, BinaryIO, Literal
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from build_tools.archs import CudaArch, Suffix
 from build_tools.errors import UnreadableArtifactError
+from build_tools.planning.archs import CudaArch, Suffix
 
 __all__ = [
     "FATBIN_SECTION",

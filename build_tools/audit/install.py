@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from build_tools.archs import CudaArch
+from build_tools.audit.compare import ArchComparison, check_archs
+from build_tools.audit.fatbin import read_library
+from build_tools.audit.gobinary import read_go_strings
+from build_tools.audit.scan import is_cuda_library
 from build_tools.errors import AuditError
-
-from .compare import ArchComparison, check_archs
-from .fatbin import read_library
-from .gobinary import read_go_strings
-from .tree import is_cuda_library
+from build_tools.planning.archs import CudaArch
 
 __all__ = ["audit_go_binary", "audit_install"]
 

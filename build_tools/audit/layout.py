@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
+from build_tools.audit.fatbin import LibraryAudit
+from build_tools.audit.scan import ScannedTree, TreeFile
 from build_tools.generations import Generation, generation_for_version
-
-from .fatbin import LibraryAudit
-from .tree import ScannedTree, TreeFile
 
 __all__ = ["Backend", "BackendKind", "Layout", "read_layout"]
 

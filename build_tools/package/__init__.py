@@ -6,15 +6,15 @@
 
 from __future__ import annotations
 
-from .options import (
+from build_tools.package.options import (
     FORMATS,
     Format,
     PackageOptions,
     add_package_arguments,
     package_options_from_args,
 )
-from .release import Artifact, PackageResult, package_build
-from .tarball import Compression
+from build_tools.package.release import Artifact, PackageResult, package_build
+from build_tools.package.tarball import Compression
 
 __all__ = [
     "FORMATS",

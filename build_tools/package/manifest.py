@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from build_tools import __version__
+from build_tools.package.staging import TreeEntry
 from build_tools.recipes import recipe_for
-
-from .tree import TreeEntry
 
 if TYPE_CHECKING:
     from build_tools.audit import ArchComparison
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "manifest_bytes", "write_manifest"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from build_tools.archs import CudaArch
 from build_tools.errors import ConfigurationError
+from build_tools.planning.archs import CudaArch
 
 __all__ = [
     "arch_label",

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from build_tools.errors import ConfigurationError
-
-from .tarball import Compression
+from build_tools.package.tarball import Compression
 
 __all__ = [
     "FORMATS",

@@ -13,22 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from build_tools.archs import render_cmake
 from build_tools.console import reporter
+from build_tools.package.checksums import parse_sums, update_sums
+from build_tools.package.manifest import build_manifest, manifest_bytes, write_manifest
+from build_tools.package.naming import artifact_stem, go_arch, pep440_version, wheel_local_label
+from build_tools.package.options import Format
+from build_tools.package.staging import file_sha256, scan_tree
+from build_tools.package.tarball import Compression, tarball_suffix, write_tarball
+from build_tools.package.toolchain import toolchain_versions
+from build_tools.package.wheel import WheelSpec, write_wheel
+from build_tools.planning.archs import render_cmake
 from build_tools.runner import Runner
-
-from .checksums import parse_sums, update_sums
-from .manifest import build_manifest, manifest_bytes, write_manifest
-from .naming import artifact_stem, go_arch, pep440_version, wheel_local_label
-from .options import Format
-from .tarball import Compression, tarball_suffix, write_tarball
-from .toolchain import toolchain_versions
-from .tree import file_sha256, scan_tree
-from .wheel import WheelSpec, write_wheel
 
 if TYPE_CHECKING:
     from build_tools.audit import ArchComparison
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
 
 __all__ = ["Artifact", "PackageResult", "package_build"]
 

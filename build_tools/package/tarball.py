@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Literal, cast
 
+from build_tools.package.staging import TreeEntry
 from build_tools.runner import Runner
-
-from .tree import TreeEntry
 
 __all__ = ["GZIP_LEVEL", "ZSTD_LEVEL", "Compression", "tarball_suffix", "write_tarball"]
 

@@ -15,7 +15,7 @@ from build_tools.errors import ToolNotFoundError
 from build_tools.runner import Runner
 
 if TYPE_CHECKING:
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
 
 __all__ = ["cached_compilers", "toolchain_versions", "version_line"]
 

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from build_tools import __version__
-
-from .tree import TreeEntry
+from build_tools.package.staging import TreeEntry
 
 __all__ = ["DISTRIBUTION", "WheelSpec", "wheel_filename", "write_wheel"]
 

@@ -7,7 +7,12 @@ from build_tools.generations import Generation
 from build_tools.recipes.base import Recipe, Step
 from build_tools.recipes.cmake_presets import CMakePresetRecipe
 from build_tools.recipes.superbuild import SuperbuildRecipe
-from build_tools.recipes.tree import TreeFacts, UnknownLayoutError, detect_generation, read_tree
+from build_tools.source.ollama_tree import (
+    TreeFacts,
+    UnknownLayoutError,
+    detect_generation,
+    read_tree,
+)
 
 __all__ = [
     "Recipe",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
 
 __all__ = ["GO_MODULE", "PHASES", "Phase", "Recipe", "Step", "go_build_step", "steps_until"]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from build_tools.recipes.base import GO_MODULE, Step, go_build_step
 
 if TYPE_CHECKING:
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
 
 __all__ = ["CMakePresetRecipe"]
 

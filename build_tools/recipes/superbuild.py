@@ -40,7 +40,7 @@ from build_tools.runner import prepend_path
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from build_tools.buildplan import BuildPlan
+    from build_tools.build_plan import BuildPlan
 
 __all__ = ["SuperbuildRecipe"]
 

@@ -22,7 +22,7 @@ from build_tools.toolkit.request import (
     resolve_toolkit,
     toolkit_request_from_args,
 )
-from build_tools.toolkit.verify import elf_needed
+from build_tools.toolkit.selftest import elf_needed
 
 __all__ = [
     "INSTALLABLE_VERSIONS",

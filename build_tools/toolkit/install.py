@@ -17,9 +17,9 @@ from build_tools.toolkit.layout import finish_layout
 from build_tools.toolkit.model import Provider, Toolkit
 from build_tools.toolkit.nvcc import probe_toolkit
 from build_tools.toolkit.pypi import PypiSource
+from build_tools.toolkit.selftest import verify_toolkit
 from build_tools.toolkit.spec import ToolkitSource
 from build_tools.toolkit.stub import build_libcuda_stub
-from build_tools.toolkit.verify import verify_toolkit
 
 __all__ = ["SOURCES", "install_toolkit", "list_installed", "remove_toolkits"]
 

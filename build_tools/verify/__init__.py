@@ -8,7 +8,7 @@ Modules: :mod:`.gguf_model` (the model), :mod:`.server` (isolated ``ollama serve
 
 from __future__ import annotations
 
-from .report import GpuCheck, VerifyReport
-from .session import Expectation, run_verification, verify_install
+from build_tools.verify.report import GpuCheck, VerifyReport
+from build_tools.verify.session import Expectation, run_verification, verify_install
 
 __all__ = ["Expectation", "GpuCheck", "VerifyReport", "run_verification", "verify_install"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from build_tools.errors import VerifyError
 
 if TYPE_CHECKING:  # numpy and gguf stay off the CLI's startup path
-    from .gguf_model import TinyModel
+    from build_tools.verify.gguf_model import TinyModel
 
 __all__ = ["Completion", "OllamaClient", "uses_files_api"]
 

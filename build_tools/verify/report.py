@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from build_tools.coverage import GpuCoverage
 from build_tools.errors import VerifyError
-from build_tools.inventory import Gpu
-
-from .logparse import InferenceDevice, LogFindings, SkippedDevice
+from build_tools.gpus.inventory import Gpu
+from build_tools.planning.coverage import GpuCoverage
+from build_tools.verify.logparse import InferenceDevice, LogFindings, SkippedDevice
 
 __all__ = [
     "GpuCheck",

@@ -21,21 +21,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from build_tools.console import reporter
-from build_tools.coverage import GpuCoverage
-from build_tools.detect import detect_inventory
 from build_tools.errors import VerifyError
 from build_tools.generations import Generation
-from build_tools.inventory import Inventory
-from build_tools.plan import ArchPlan
+from build_tools.gpus.detect import detect_inventory
+from build_tools.gpus.inventory import Inventory
+from build_tools.planning.arch_plan import ArchPlan
+from build_tools.planning.coverage import GpuCoverage
 from build_tools.runner import Runner
-
-from .client import Completion, OllamaClient
-from .logparse import LogFindings, parse_log
-from .report import StepResult, VerifyReport, check_gpus, describe_observability
-from .server import RunningServer, ollama_server
+from build_tools.verify.client import Completion, OllamaClient
+from build_tools.verify.logparse import LogFindings, parse_log
+from build_tools.verify.report import StepResult, VerifyReport, check_gpus, describe_observability
+from build_tools.verify.server import RunningServer, ollama_server
 
 if TYPE_CHECKING:  # numpy and gguf load only when a model is written
-    from .gguf_model import TinyModel
+    from build_tools.verify.gguf_model import TinyModel
 
 __all__ = ["Expectation", "run_verification", "verify_install"]
 
@@ -181,7 +180,7 @@ def run_verification(
         return _dry_run_report(install_dir, expectation)
     workdir = Path(tempfile.mkdtemp(prefix="ollama-verify-"))
     run = _Run(steps=[], failures=[])
-    from .gguf_model import write_tiny_model
+    from build_tools.verify.gguf_model import write_tiny_model
 
     model = write_tiny_model(workdir / "tiny.gguf")
     server = _serve_and_exercise(install_dir, workdir, model, run, timeout)

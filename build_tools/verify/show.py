@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from build_tools.console import Row, reporter
-
-from .report import VerifyReport
+from build_tools.verify.report import VerifyReport
 
 __all__ = ["show_report"]
 

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from build_tools.audit.tree import safe_member_name
+from build_tools.audit.scan import safe_member_name
 from build_tools.errors import UnreadableArtifactError
 from build_tools.runner import Runner
 

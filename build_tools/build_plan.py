@@ -1,0 +1,98 @@
+"""The frozen plan of one build: everything the steps need, nothing read from argv or env.
+
+``plan --json``, ``build --dry-run`` and (later) the manifest are views of this object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from build_tools.patching import AppliedPatch
+from build_tools.planning.arch_plan import ArchPlan
+from build_tools.source.checkout import Checkout
+from build_tools.source.llama_cpp import LlamaCppSource
+from build_tools.source.ollama_tree import TreeFacts
+from build_tools.toolkit.model import Toolkit
+
+__all__ = ["BuildOptions", "BuildPlan"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    workdir: Path
+    jobs: int
+    cmake: Path
+    ninja: Path
+    go: Path
+    go_version: str
+    compiler_launcher: Path | None
+    with_vulkan: bool = False
+    accept_validation_hole: bool = False
+    host_compiler: Path | None = None  # checked against the toolkit; nvcc's -ccbin (G5 env)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildPlan:
+    arch_plan: ArchPlan
+    toolkit: Toolkit
+    checkout: Checkout
+    tree: TreeFacts
+    options: BuildOptions
+    llama_cpp: LlamaCppSource | None = None  # G5: the prepared, compat-patched llama.cpp
+    patches: tuple[AppliedPatch, ...] = ()  # patch series in effect in the source tree
+
+    @property
+    def slug(self) -> str:
+        # One build directory per source checkout (not per plan): changing only the arch list
+        # then recompiles only the CUDA objects, and an unchanged re-run does nothing.
+        return self.checkout.root.name
+
+    @property
+    def build_dir(self) -> Path:
+        return self.options.workdir / "build" / self.slug
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.options.workdir / "staging" / self.slug
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.workdir / "logs" / self.slug
+
+    @property
+    def cuda_runner_dir(self) -> str:
+        return f"cuda_v{self.toolkit.major}"
+
+    @property
+    def cuda_preset(self) -> str:
+        return f"CUDA {self.toolkit.major}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": {
+                "url": self.checkout.url,
+                "ref": self.checkout.ref,
+                "commit": self.checkout.commit,
+                "version": self.checkout.version,
+                "root": str(self.checkout.root),
+            },
+            "generation": self.tree.generation.value,
+            "patches": [p.to_json() for p in self.patches],
+            "plan": self.arch_plan.to_json(),
+            "toolkit": {
+                "version": self.toolkit.version,
+                "provider": self.toolkit.provider,
+                "root": str(self.toolkit.root),
+            },
+            "jobs": self.options.jobs,
+            "compiler_launcher": None
+            if self.options.compiler_launcher is None
+            else str(self.options.compiler_launcher),
+            "with_vulkan": self.options.with_vulkan,
+            "staging_dir": str(self.staging_dir),
+            "build_dir": str(self.build_dir),
+            "log_dir": str(self.log_dir),
+            **({} if self.llama_cpp is None else {"llama_cpp": self.llama_cpp.to_json()}),
+        }

@@ -1,0 +1,388 @@
+"""From GPU inventory and user requests to a validated CUDA architecture plan (pure functions).
+
+``make_arch_plan`` takes only values - inventory, requests, the toolkit found (or None), the
+target Ollama generation - and returns a frozen :class:`ArchPlan`. Nothing here reads argv, the
+environment or the disk, so ``plan --json``, ``build --dry-run`` and the manifest all show the
+same object.
+
+Steps, in order: base set (inventory ccs, ``--arch`` tokens, or ``preset`` = the generation's
+stock list) → ``--exclude-arch`` → ``--min-arch`` → PTX policy for plain entries → validation
+against the toolkit (its own nvcc lists, else the built-in table) → per-GPU coverage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from build_tools.errors import ConfigurationError, PlanError
+from build_tools.generations import Generation, GenerationInfo, OllamaVersion, generation_info
+from build_tools.gpus.inventory import Inventory
+from build_tools.planning.archs import (
+    ArchKeyword,
+    CudaArch,
+    parse_arch_list,
+    parse_arch_number,
+    parse_arch_token,
+    render_cmake,
+    render_make,
+    split_arch_list,
+)
+from build_tools.planning.coverage import GpuCoverage, OllamaRule, gpu_coverage
+from build_tools.planning.cuda_support import (
+    REACHABLE_CUDA_VERSIONS,
+    describe_support,
+    installable_versions_for,
+    supported_by_table,
+    supported_by_toolkit,
+    table_archs,
+    version_tuple,
+)
+from build_tools.toolkit.model import Toolkit
+
+__all__ = ["ArchPlan", "ArchRequest", "PtxPolicy", "make_arch_plan"]
+
+PRESET = "preset"
+
+
+class PtxPolicy(StrEnum):
+    """Where PTX (driver-JIT code) is embedded for plain arch entries.
+
+    ``highest`` (default): SASS for every arch, PTX only for the highest one. That keeps a
+    forward-compatible fallback for GPUs newer than the plan without doubling the library: PTX
+    is about 40% of the fatbin per arch (build-facts.md P9).
+    """
+
+    NONE = "none"
+    HIGHEST = "highest"
+    ALL = "all"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchRequest:
+    """What the user asked for, already split into tokens but not yet interpreted."""
+
+    arch_tokens: tuple[str, ...] = ()  # empty: take the inventory's compute capabilities
+    exclude_tokens: tuple[str, ...] = ()
+    min_arch: str | None = None
+    ptx: PtxPolicy = PtxPolicy.HIGHEST
+    generation: Generation = Generation.G5
+    ref: OllamaVersion | None = None  # release being built, when known
+    cuda_version: str | None = None  # requested with --cuda, used when no toolkit is at hand
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Entry:
+    arch: CudaArch
+    explicit: bool  # code kinds fixed by the user or the stock preset; the PTX policy leaves it
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchPlan:
+    archs: tuple[CudaArch, ...]
+    request: ArchRequest
+    base: str  # "inventory", "arch", "preset"
+    inventory: Inventory
+    toolkit: Toolkit | None
+    cuda_version: str  # the CUDA version the archs were validated against
+    rule: OllamaRule
+    coverage: tuple[GpuCoverage, ...]
+    warnings: tuple[str, ...] = field(default=())
+    notices: tuple[str, ...] = field(default=())
+
+    @property
+    def cuda_architectures(self) -> str:
+        return render_cmake(self.archs)
+
+    @property
+    def make_architectures(self) -> str:
+        return render_make(self.archs)
+
+    @property
+    def lowest(self) -> CudaArch:
+        return self.archs[0]
+
+    def to_json(self) -> dict[str, Any]:
+        rule = self.rule
+        return {
+            "cuda_architectures": self.cuda_architectures,
+            "make_cuda_architectures": self.make_architectures,
+            "archs": [{"arch": a.name, "sass": a.sass, "ptx": a.ptx} for a in self.archs],
+            "ptx_policy": self.request.ptx.value,
+            "base": self.base,
+            "excluded": list(self.request.exclude_tokens),
+            "min_arch": self.request.min_arch,
+            "toolkit": None
+            if self.toolkit is None
+            else {
+                "version": self.toolkit.version,
+                "full_version": self.toolkit.full_version,
+                "provider": self.toolkit.provider,
+                "nvcc": str(self.toolkit.nvcc),
+            },
+            "cuda_version": self.cuda_version,
+            "ollama_generation": rule.info.generation.value,
+            "ollama_ref": None if self.request.ref is None else str(self.request.ref),
+            "ollama_rule": rule.info.rule,
+            "ollama_min_compute_capability": None
+            if rule.minimum is None
+            else f"{rule.minimum[0]}.{rule.minimum[1]}",
+            "inventory": {
+                "source": self.inventory.source,
+                "origin": self.inventory.origin,
+                "gpu_count": len(self.inventory.gpus),
+            },
+            "gpus": [c.to_json() for c in self.coverage],
+            "warnings": list(self.warnings),
+            "notices": list(self.notices),
+        }
+
+
+def _merge(archs: Iterable[CudaArch]) -> list[CudaArch]:
+    """Deduplicate by (number, suffix); a repeated arch keeps the union of its code kinds."""
+    merged: dict[tuple[int, str], CudaArch] = {}
+    for arch in archs:
+        key = (arch.number, arch.suffix)
+        old = merged.get(key)
+        merged[key] = (
+            arch
+            if old is None
+            else arch.with_code(sass=old.sass or arch.sass, ptx=old.ptx or arch.ptx)
+        )
+    return [merged[k] for k in sorted(merged)]
+
+
+def _inventory_entries(inventory: Inventory, why: str) -> list[_Entry]:
+    if not inventory.gpus:
+        raise PlanError(
+            f"{why}, but the inventory has no GPUs",
+            hint="pass --arch LIST, --arch preset, or --inventory FILE captured on the target box",
+        )
+    return [_Entry(arch=CudaArch(gpu.arch_number), explicit=False) for gpu in inventory.gpus]
+
+
+def _requested_version(request: ArchRequest, toolkit: Toolkit | None) -> str | None:
+    if toolkit is not None:
+        return toolkit.version
+    return request.cuda_version
+
+
+def _auto_version(archs: Sequence[CudaArch]) -> str:
+    """Without a toolkit: the newest CUDA this tool can install that compiles every arch."""
+    versions = installable_versions_for(archs)
+    if versions:
+        return versions[0]
+    needs = "; ".join(f"{a.name} needs {describe_support(a.number, a.suffix)}" for a in archs)
+    raise PlanError(
+        "no single CUDA toolkit compiles all planned archs",
+        hint=f"{needs}; split the plan into two builds, or use --cuda-home with a newer CUDA",
+    )
+
+
+def _keyword_entries(keyword: ArchKeyword, inventory: Inventory, cuda: str) -> list[_Entry]:
+    if keyword is ArchKeyword.NATIVE:
+        # Resolved here from the inventory: CMake's own `native` asks the build machine's GPUs,
+        # which in CI is none (nvcc then silently falls back to its default arch).
+        return _inventory_entries(inventory, "--arch native asks for the inventory's GPUs")
+    numbers = [n for n in table_archs() if supported_by_table(n, "", cuda)]
+    if keyword is ArchKeyword.ALL_MAJOR:
+        numbers = [n for n in numbers if n % 10 == 0]
+    return [_Entry(arch=CudaArch(n), explicit=False) for n in numbers]
+
+
+def _preset_entries(info: GenerationInfo, request: ArchRequest, cuda_major: int) -> list[_Entry]:
+    stock = info.stock_list(cuda_major, request.ref)
+    if stock is None:
+        majors = ", ".join(f"CUDA {m}" for m in info.cuda_majors())
+        raise PlanError(
+            f"Ollama {info.generation.value} has no stock list for CUDA {cuda_major}",
+            hint=f"its presets exist for {majors}; pick one with --cuda",
+        )
+    parsed = parse_arch_list([stock])
+    return [_Entry(arch=a, explicit=True) for a in parsed if isinstance(a, CudaArch)]
+
+
+def _base_entries(
+    request: ArchRequest, inventory: Inventory, info: GenerationInfo, cuda: str | None
+) -> tuple[str, list[_Entry]]:
+    if not request.arch_tokens:
+        return "inventory", _inventory_entries(inventory, "no --arch was given")
+    entries: list[_Entry] = []
+    base = "arch"
+    for token in split_arch_list(request.arch_tokens):
+        if token.lower() == PRESET:
+            # Without a toolkit, the CUDA 12 list: the one every generation ships.
+            major = version_tuple(cuda)[0] if cuda is not None else 12
+            entries += _preset_entries(info, request, major)
+            base = PRESET
+            continue
+        parsed = parse_arch_token(token)
+        if isinstance(parsed, ArchKeyword):
+            entries += _keyword_entries(parsed, inventory, cuda or REACHABLE_CUDA_VERSIONS[-1])
+        else:
+            plain = parsed.sass and parsed.ptx and "real" not in token and "virtual" not in token
+            entries.append(_Entry(arch=parsed, explicit=not plain))
+    return base, entries
+
+
+def _excluded(entry: _Entry, excludes: Sequence[CudaArch]) -> bool:
+    # `50` removes every form of 50 (50, 50-real, 50-virtual) and any suffixed variant;
+    # `90a` removes only 90a.
+    arch = entry.arch
+    return any(ex.number == arch.number and ex.suffix in ("", arch.suffix) for ex in excludes)
+
+
+def _parse_excludes(tokens: Sequence[str]) -> list[CudaArch]:
+    excludes: list[CudaArch] = []
+    for parsed in parse_arch_list(tokens):
+        if isinstance(parsed, ArchKeyword):
+            raise ConfigurationError(
+                f"--exclude-arch takes architectures, not '{parsed.value}'",
+                hint="e.g. --exclude-arch 50,52",
+            )
+        excludes.append(parsed)
+    return excludes
+
+
+def _apply_ptx_policy(entries: list[_Entry], policy: PtxPolicy) -> list[CudaArch]:
+    """Decide PTX for plain entries; explicit ones (86-real, compute_86, stock lists) stay."""
+    highest = max(e.arch.number for e in entries)
+    result = []
+    for entry in entries:
+        if entry.explicit:
+            result.append(entry.arch)
+            continue
+        ptx = policy is PtxPolicy.ALL or (
+            policy is PtxPolicy.HIGHEST and entry.arch.number == highest
+        )
+        result.append(entry.arch.with_code(sass=True, ptx=ptx))
+    return result
+
+
+def _validate(archs: Sequence[CudaArch], toolkit: Toolkit | None, cuda: str) -> None:
+    rejected = []
+    for arch in archs:
+        ok = (
+            supported_by_toolkit(arch, toolkit)
+            if toolkit is not None
+            else supported_by_table(arch.number, arch.suffix, cuda)
+        )
+        if not ok:
+            rejected.append(arch)
+    if not rejected:
+        return
+    where = f"CUDA {cuda}" + (f" ({toolkit.nvcc})" if toolkit is not None else "")
+    details = "; ".join(f"{a.name} needs {describe_support(a.number, a.suffix)}" for a in rejected)
+    names = ", ".join(a.name for a in rejected)
+    alternatives = [v for v in installable_versions_for(rejected) if v != cuda]
+    hint = f"{details}; use --cuda {alternatives[0]}" if alternatives else details
+    raise PlanError(f"{where} cannot compile arch {names}", hint=hint + " or drop it")
+
+
+def _rule(info: GenerationInfo, archs: Sequence[CudaArch], request: ArchRequest) -> OllamaRule:
+    if info.rule == "minimum":
+        assert info.default_min is not None
+        # G2/G3 take their minimum from -X ldflags, and the build sets it from the plan's lowest
+        # arch, so a GPU below it is skipped ("too old") instead of crashing the runner. G1's
+        # minimum is a C array: fixed unless the source is patched.
+        minimum = (archs[0].major, archs[0].minor) if info.min_ldflags else info.default_min
+        return OllamaRule(info=info, minimum=minimum)
+    hole = request.ref is not None and info.in_validation_hole(request.ref)
+    return OllamaRule(info=info, minimum=None, validation_hole=hole)
+
+
+def _stock_ptx_only_warnings(archs: Sequence[CudaArch], inventory: Inventory) -> list[str]:
+    """G5 ``--arch preset``: GPUs that the stock list reaches only through a ``-virtual`` entry
+    (cuda_v12's ``50-virtual``: the Tesla M10). G5 matches the exact cc, so Ollama *uses*
+    them - through driver-JIT PTX - which is rarely what someone building for this box wants."""
+    warnings = []
+    for arch in archs:
+        if arch.sass or not arch.ptx:
+            continue
+        gpus = [g for g in inventory.gpus if g.arch_number == arch.number]
+        if gpus:
+            names = ", ".join(sorted({g.name for g in gpus}))
+            warnings.append(
+                f"--arch preset keeps {render_cmake((arch,))} from Ollama's stock list, so "
+                f"Ollama will use {len(gpus)} GPU(s) with cc {gpus[0].compute_capability} "
+                f"({names}) through JIT-compiled PTX; add --exclude-arch {arch.number} "
+                "to keep them out"
+            )
+    return warnings
+
+
+def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit | None) -> ArchPlan:
+    """Interpret the request against inventory, toolkit and generation; see module docstring."""
+    info = generation_info(request.generation)
+    requested = _requested_version(request, toolkit)
+    base, entries = _base_entries(request, inventory, info, requested)
+
+    excludes = _parse_excludes(request.exclude_tokens)
+    entries = [e for e in entries if not _excluded(e, excludes)]
+    minimum = None
+    if request.min_arch is not None:
+        minimum = parse_arch_number(request.min_arch)[0]
+        entries = [e for e in entries if e.arch.number >= minimum]
+    if not entries:
+        raise PlanError(
+            "the architecture plan is empty after --exclude-arch/--min-arch",
+            hint="keep at least one architecture, or check the inventory",
+        )
+    archs = tuple(_merge(_apply_ptx_policy(entries, request.ptx)))
+    cuda = requested if requested is not None else _auto_version(archs)
+    _validate(archs, toolkit, cuda)
+
+    rule = _rule(info, archs, request)
+    notices: list[str] = []
+    warnings: list[str] = []
+    coverage = []
+    for gpu in inventory.gpus:
+        unwanted = any(ex.number == gpu.arch_number for ex in excludes) or (
+            minimum is not None and gpu.arch_number < minimum
+        )
+        item = gpu_coverage(gpu, archs, rule, wanted=not unwanted)
+        coverage.append(item)
+        if unwanted:
+            notices.append(f"{gpu.label} is excluded by the plan")
+        if item.problem is not None:
+            warnings.append(item.problem)
+
+    if toolkit is None:
+        notices.append(
+            f"no CUDA toolkit given or found; archs were checked against the built-in table "
+            f"for CUDA {cuda} (install one with --cuda {cuda})"
+        )
+    if rule.validation_hole:
+        warnings.append(
+            f"Ollama {request.ref} never validates CUDA GPUs against the compiled list "
+            "(fixed upstream in f8f107181): an excluded GPU would still get layers and crash "
+            "the runner unless the build applies the validation-fix patch"
+        )
+    if base == PRESET and request.generation is Generation.G5:
+        warnings += _stock_ptx_only_warnings(archs, inventory)
+    if request.generation in (Generation.G1, Generation.G2) and any(
+        not (a.sass and a.ptx) for a in archs
+    ):
+        warnings.append(
+            "make-era Ollama (G1/G2) embeds SASS and PTX for every listed arch; "
+            "-real/-virtual distinctions are lost"
+        )
+    return ArchPlan(
+        archs=archs,
+        request=request,
+        base=base,
+        inventory=inventory,
+        toolkit=toolkit,
+        cuda_version=cuda,
+        rule=rule,
+        coverage=tuple(coverage),
+        warnings=tuple(warnings),
+        notices=tuple(notices),
+    )
+
+
+def request_tokens(values: Sequence[str] | None) -> tuple[str, ...]:
+    """Option values (repeatable, comma/semicolon lists) to a token tuple."""
+    return tuple(split_arch_list(values or ()))
