@@ -1,7 +1,8 @@
 """Packages for setuptools; everything else is in pyproject.toml.
 
-The patch series live in the top-level patches/ directory (the design card's layout) and install
-as the data package build_tools.patch_series, which `packages.find` cannot map by itself.
+The patch series live in the top-level patches/ directory (data, beside the code that applies
+them in build_tools/patching/) and install as the data package build_tools.patch_series, which
+`packages.find` cannot map by itself.
 """
 
 from setuptools import find_packages, setup

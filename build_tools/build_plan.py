@@ -1,6 +1,7 @@
 """The frozen plan of one build: everything the steps need, nothing read from argv or env.
 
-``plan --json``, ``build --dry-run`` and (later) the manifest are views of this object.
+``build --json``, ``build --dry-run`` and the package manifest are views of this object; the
+stages after ``patch`` read nothing else.
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ class BuildPlan:
 
     @property
     def cuda_preset(self) -> str:
-        return f"CUDA {self.toolkit.major}"
+        """The tree's configure preset for this toolkit's CUDA major (checked when planned)."""
+        preset = self.tree.preset_for(self.toolkit.major)
+        assert preset is not None, "make_build_plan refuses a toolkit without a preset"
+        return preset
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +82,7 @@ class BuildPlan:
                 "version": self.checkout.version,
                 "root": str(self.checkout.root),
             },
-            "generation": self.tree.generation.value,
+            "generation": self.tree.generation.name,
             "patches": [p.to_json() for p in self.patches],
             "plan": self.arch_plan.to_json(),
             "toolkit": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import platformdirs
@@ -12,7 +13,7 @@ __all__ = ["default_cache_dir"]
 APP_NAME = "ollama-build-tools"
 
 
-def default_cache_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$BUILD_TOOLS_CACHE_DIR`` if set, else the platform's user cache dir.
 
     Toolkits (GiBs) and source checkouts live under it, so it must survive between runs.

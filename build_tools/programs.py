@@ -137,7 +137,8 @@ def suggested_jobs(arch_count: int) -> int:
     """Parallel jobs from cores and free memory.
 
     nvcc compiles the archs one after another inside one process, so its peak memory grows
-    with the list: about 0.45 GiB for one arch and 1.1 GiB for eleven (build-facts.md §3.6).
+    with the list: about 0.45 GiB for one arch and 1.1 GiB for eleven
+    (docs/build-notes.md#nvcc-memory).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     per_job = 0.4 + 0.07 * max(1, arch_count)

@@ -15,6 +15,37 @@ from fake_nvml import make_fake_pynvml
 # Real CUDA toolkits (installed once per machine into the user cache) for end-to-end tests.
 pytest_plugins = ["toolkit_fixtures"]
 
+# Fixtures that download or build a toolchain (a CUDA toolkit, a Go program): every test that
+# uses one, directly or through another fixture, is in the `toolchain` tier, so that
+# `pytest -m "not toolchain"` stays offline and fast on a fresh machine.
+TOOLCHAIN_FIXTURES = frozenset({"cuda12_toolkit", "cuda13_toolkit", "actionlint"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TOOLCHAIN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.toolchain)
+
+
+# The caller's shell must not change what a test sees: Ollama's own settings, a CUDA toolkit
+# or GPU selection, a fixed package time, CI detection, tracebacks. BUILD_TOOLS_CACHE_DIR
+# stays (it names where the real toolkits are cached) and so do the opt-in switches.
+AMBIENT = (
+    "CUDA_HOME",
+    "CUDA_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "SOURCE_DATE_EPOCH",
+    "BUILD_TOOLS_DEBUG",
+)
+AMBIENT_PREFIXES = ("OLLAMA_", "GITHUB_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in list(os.environ):
+        if variable in AMBIENT or variable.startswith(AMBIENT_PREFIXES):
+            monkeypatch.delenv(variable)
+
 
 @pytest.fixture(autouse=True)
 def scratch_working_directory(

@@ -1,6 +1,6 @@
 """Miniature Ollama G5 (v0.30+) superbuild trees and a miniature llama.cpp, for the tests.
 
-The Ollama tree reproduces what the G5 recipe relies on (ollama-generations.md §6): a root
+The Ollama tree reproduces what the G5 recipe relies on (docs/generations.md#g5): a root
 project whose cmake/local.cmake reads LLAMA_CPP_VERSION, honours
 FETCHCONTENT_SOURCE_DIR_LLAMA_CPP (else clones at build time), and drives one ExternalProject per
 backend that configures llama/server with a preset (``*_user_arch`` when a list is given),

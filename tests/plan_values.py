@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from build_tools.build_plan import BuildOptions, BuildPlan
-from build_tools.generations import Generation
+from build_tools.generations import Generation, registry
 from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
-from build_tools.recipes import read_tree
 from build_tools.source.checkout import Checkout
 from build_tools.source.llama_cpp import LlamaCppSource
+from build_tools.source.ollama_tree import read_tree
 from build_tools.toolkit.model import Provider, Toolkit
 
 from boxes import SEED_BOX, inventory
@@ -21,15 +21,23 @@ from boxes import SEED_BOX, inventory
 __all__ = [
     "CUDA_12_4_ARCHS",
     "CUDA_13_0_ARCHS",
+    "generation",
     "make_build_plan",
     "make_checkout",
     "make_options",
     "make_toolkit",
 ]
 
-# What `nvcc --list-gpu-code` printed for the two toolkits this tool installs (build-facts §1.5).
+# What `nvcc --list-gpu-code` printed for the two toolkits this tool installs (docs/build-notes.md).
 CUDA_12_4_ARCHS: tuple[str, ...] = ("50", "52", "53", "60", "61", "62", "70", "72", "75", "80")
 CUDA_12_4_ARCHS += ("86", "87", "89", "90")
+
+
+def generation(name: str) -> Generation:
+    """A generation of the shipped registry by name ("G4")."""
+    return registry().get(name)
+
+
 CUDA_13_0_ARCHS = ("75", "80", "86", "87", "88", "89", "90", "100", "110", "103", "120", "121")
 
 

@@ -55,7 +55,8 @@ def _archive(repo: Path, tag: str) -> bytes:
         capture_output=True,
         check=False,
     )
-    # git still reports an excluded missing blob but then exits 0 (build-facts.md P7).
+    # git still reports an excluded missing blob but then exits 0
+    # (docs/build-notes.md#git-archive-fails-on-a-missing-blob).
     if result.returncode != 0:
         raise RuntimeError(result.stderr.decode(errors="replace"))
     return result.stdout

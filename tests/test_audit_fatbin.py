@@ -1,4 +1,7 @@
-"""The .nv_fatbin parser on bytes built here from the documented layout (build-facts.md §2)."""
+"""The .nv_fatbin parser on bytes built here from the documented layout.
+
+The layout: docs/build-notes.md#reading-compiled-architectures.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def entry(
     uncompressed: int = 0,
     pad: bool = True,
 ) -> bytes:
-    """One entry: header laid out field by field as the table in build-facts.md §2 says."""
+    """One entry: header laid out field by field as docs/build-notes.md#entry-header says."""
     padded = payload + bytes(-len(payload) % 8) if pad else payload
     header = bytearray(header_size)
     struct.pack_into("<H", header, 0x00, kind)

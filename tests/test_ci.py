@@ -13,6 +13,7 @@ import pytest
 from build_tools import ci
 from build_tools.__main__ import main
 from build_tools.console import reporter
+from build_tools.pipeline.summary import write_build_summary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,5 +87,5 @@ def test_errors_from_main_become_error_annotations(capsys: pytest.CaptureFixture
 def test_step_summary_only_on_github(tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     environ = {"GITHUB_STEP_SUMMARY": str(summary)}
-    assert ci.write_build_summary(None, environ=environ) is None  # type: ignore[arg-type]
+    assert write_build_summary(None, None, environ) is None  # type: ignore[arg-type]
     assert not summary.exists()

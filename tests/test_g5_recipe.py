@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from build_tools.build_plan import BuildPlan
-from build_tools.generations import Generation
-from build_tools.recipes import read_tree, recipe_for
+from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step
 from build_tools.source.llama_cpp import LlamaCppSource
+from build_tools.source.ollama_tree import read_tree
 from build_tools.toolkit.model import Toolkit
 
 from g5_fixture import write_g5_fixture
-from plan_values import make_build_plan, make_checkout, make_options, make_toolkit
+from plan_values import generation, make_build_plan, make_checkout, make_options, make_toolkit
 
 ARCHS = ("75", "80", "86", "89", "90")
 TOOLKIT = make_toolkit("12.4", archs=("50", *ARCHS))
@@ -46,7 +46,7 @@ def make_plan(root: Path, *, toolkit: Toolkit = TOOLKIT, with_vulkan: bool = Fal
     )
     checkout = make_checkout(root, "v0.32.2")
     return make_build_plan(
-        checkout, Generation.G5, toolkit=toolkit, options=options, llama_cpp=LLAMA_CPP
+        checkout, generation("G5"), toolkit=toolkit, options=options, llama_cpp=LLAMA_CPP
     )
 
 
@@ -56,7 +56,7 @@ def steps(plan: BuildPlan) -> dict[str, Step]:
 
 def test_tree_facts_of_a_superbuild(tree_root: Path) -> None:
     tree = read_tree(tree_root)
-    assert tree.generation is Generation.G5
+    assert tree.generation == generation("G5")
     assert tree.llama_cpp_version == "b100"
     assert tree.preset_for(12) == "llama_cuda_v12_user_arch"
     assert tree.preset_for(13) == "llama_cuda_v13_user_arch"
@@ -144,7 +144,7 @@ def test_go_builds_offline_with_the_superbuild_ldflags(tree_root: Path) -> None:
         "-ldflags=-w -X=github.com/ollama/ollama/version.Version=0.32.2 "
         "-X=github.com/ollama/ollama/server.mode=release"
     ) in go.argv
-    assert recipe_for(Generation.G5).go_variables(plan) == {
+    assert recipe_for(generation("G5")).go_variables(plan) == {
         "github.com/ollama/ollama/version.Version": "0.32.2",
         "github.com/ollama/ollama/server.mode": "release",
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import shutil
@@ -14,11 +13,10 @@ from typing import Any
 import pytest
 from test_audit_real import archs, compile_library
 
+from build_tools.__main__ import main
 from build_tools.audit.layout import read_layout
 from build_tools.audit.scan import ScannedTree, TreeFile
-from build_tools.cli.commands import inspect
 from build_tools.generations import Generation
-from build_tools.runner import Runner
 from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, write_json_inventory
@@ -71,10 +69,8 @@ def release_tree(
 
 
 def run_inspect(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    parser = argparse.ArgumentParser()
-    inspect.register(parser.add_subparsers())
-    code = inspect.run(parser.parse_args(["inspect", *args, "--json"]), Runner())
-    assert code == 0
+    code = main(["inspect", *args, "--json"])
+    assert code == 0, capsys.readouterr().err
     data: dict[str, Any] = json.loads(capsys.readouterr().out)
     return data
 
@@ -221,10 +217,7 @@ def test_single_library_and_human_output(
     assert cuda_backends(data) == {"cuda": (["86"], ["86"])}
     assert gpu_verdicts(data) == SEED_UNDER_EXACT_86
 
-    parser = argparse.ArgumentParser()
-    inspect.register(parser.add_subparsers())
-    args = parser.parse_args(["inspect", str(cuda_library), "--inventory", str(seed_inventory)])
-    assert inspect.run(args, Runner()) == 0
+    assert main(["inspect", str(cuda_library), "--inventory", str(seed_inventory)]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""  # human output goes to stderr
     assert "sm_86" in captured.err
@@ -235,7 +228,7 @@ def test_single_library_and_human_output(
 @pytest.mark.parametrize(
     ("paths", "expected"),
     [
-        # Layouts from ollama-generations.md, "Layout" paragraphs of §2-§6 (under lib/ollama/).
+        # Layouts from docs/generations.md, "Install layout" of #g1 - #g5 (under lib/ollama/).
         (["libggml_cuda_v12.so", "libcublas.so.12"], ["G1"]),
         (["runners/cuda_v12_avx/libggml_cuda_v12.so", "runners/cpu_avx2/runner"], ["G2"]),
         (["cuda_v11/libggml-cuda.so", "cuda_v12/libggml-cuda.so"], ["G3"]),
@@ -251,6 +244,6 @@ def test_generation_clues_from_the_layout(paths: list[str], expected: list[str])
     files += tuple(TreeFile(f"lib/ollama/{path}", "file", 1) for path in paths)
     tree = ScannedTree(source="x", source_kind="tarball", files=files, libraries=())
     layout = read_layout(tree)
-    assert [g.value for g in layout.generations] == expected
+    assert [g.name for g in layout.generations] == expected
     assert layout.lib_dir == "lib/ollama"
     assert all(isinstance(g, Generation) for g in layout.generations)

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from build_tools.__main__ import main
-from build_tools.package import Compression, Format
+from build_tools.settings.groups import Compression
+from build_tools.settings.groups import PackageFormat as Format
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gzip
 import io
@@ -20,8 +19,7 @@ import pytest
 
 from build_tools.build_plan import BuildPlan
 from build_tools.errors import ConfigurationError, InputError
-from build_tools.generations import Generation
-from build_tools.package import add_package_arguments, package_build, package_options_from_args
+from build_tools.package import package_build
 from build_tools.package import release as release_module
 from build_tools.package.checksums import parse_sums, update_sums
 from build_tools.package.naming import (
@@ -38,9 +36,12 @@ from build_tools.package.wheel import WheelSpec, write_wheel
 from build_tools.patching import AppliedPatch
 from build_tools.planning.archs import CudaArch
 from build_tools.runner import Runner
+from build_tools.settings.commands import BuildSettings
+from build_tools.settings.groups import PackageSettings
 
 from ollama_fixture import write_fixture
-from plan_values import make_build_plan, make_checkout, make_options, make_toolkit
+from plan_values import generation, make_build_plan, make_checkout, make_options, make_toolkit
+from settings_values import resolved
 
 EPOCH = 1_700_000_000
 SM61 = CudaArch(61, sass=True, ptx=False)
@@ -293,31 +294,30 @@ def test_sha256sums_merge_and_verify_with_coreutils(tmp_path: Path) -> None:
 # --- options ---------------------------------------------------------------------------------
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_package_arguments(parser)
-    return parser.parse_args(argv)
+def package_settings(*argv: str, environ: dict[str, str] | None = None) -> PackageSettings:
+    settings: BuildSettings = resolved("build", *argv, environ=environ)
+    return settings.package
 
 
 def test_options_defaults_env_and_validation(tmp_path: Path) -> None:
-    options = package_options_from_args(parse(), {})
+    options = package_settings()
     assert options.formats == ("tar",)
     assert options.compress == "gzip"
-    assert options.dist_dir == Path("dist").resolve()
+    assert options.dist_dir == Path("dist")
     assert options.source_date_epoch is None
-    options = package_options_from_args(
-        parse("--format", "wheel", "--format", "tar", "--format", "wheel", "--compress", "zstd"),
-        {"SOURCE_DATE_EPOCH": "1700000000"},
-    )
+    options = package_settings(
+        "--format", "wheel", "--format", "tar", "--format", "wheel", "--compress", "zstd",
+        environ={"SOURCE_DATE_EPOCH": "1700000000"},
+    )  # fmt: skip
     assert options.formats == ("wheel", "tar")
     assert options.compress == "zstd"
     assert options.source_date_epoch == 1_700_000_000
-    options = package_options_from_args(
-        parse("--source-date-epoch", "5", "--dist-dir", str(tmp_path)), {"SOURCE_DATE_EPOCH": "9"}
+    options = package_settings(
+        "--source-date-epoch", "5", "--dist-dir", str(tmp_path), environ={"SOURCE_DATE_EPOCH": "9"}
     )
     assert (options.source_date_epoch, options.dist_dir) == (5, tmp_path)
     with pytest.raises(ConfigurationError, match="SOURCE_DATE_EPOCH"):
-        package_options_from_args(parse(), {"SOURCE_DATE_EPOCH": "yesterday"})
+        package_settings(environ={"SOURCE_DATE_EPOCH": "yesterday"})
 
 
 # --- toolchain and manifest ------------------------------------------------------------------
@@ -351,7 +351,7 @@ def make_plan(tmp_path: Path) -> BuildPlan:
     )
     return make_build_plan(
         checkout,
-        Generation.G4,
+        generation("G4"),
         toolkit=make_toolkit("12.4", archs=("61", "75", "86"), root=tmp_path / "cuda"),
         options=make_options(tmp_path / "work", jobs=2),
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from build_tools.cli.commands import patches as patches_command
-from build_tools.errors import BuildToolsError, ConfigurationError, PatchError
-from build_tools.generations import Generation, OllamaVersion
+from build_tools.__main__ import main
+from build_tools.errors import ConfigurationError, PatchError
+from build_tools.generations import OllamaVersion
 from build_tools.patching import (
     PREVIEW_CONTEXT,
     PatchState,
@@ -29,11 +28,12 @@ from build_tools.patching import (
 )
 from build_tools.patching import apply as apply_module
 from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
-from build_tools.recipes import read_tree
 from build_tools.runner import Runner
 from build_tools.source.checkout import Checkout
+from build_tools.source.ollama_tree import read_tree
 
 from boxes import SEED_BOX, inventory
+from plan_values import generation
 from test_patches_support import (
     fingerprint,
     git,
@@ -140,7 +140,7 @@ def series_root(tmp_path: Path) -> Path:
 
 
 def seed_plan() -> ArchPlan:
-    request = ArchRequest(exclude_tokens=("50",), generation=Generation.G4)
+    request = ArchRequest(exclude_tokens=("50",), generation=generation("G4"))
     return make_arch_plan(request, inventory(SEED_BOX), None)
 
 
@@ -163,7 +163,7 @@ def test_shipped_series_are_declared_as_documented() -> None:
     assert (str(fix.first_tag), str(fix.last_tag)) == ("v0.12.10-rc0", "v0.13.1-rc1")
     reservation = shipped["gpu-reservation"]
     assert not reservation.default
-    assert reservation.generations == (Generation.G4,)
+    assert reservation.generations == ("G4",)
     assert [f.name for f in reservation.files] == ["0001-reserve-gpus.patch.j2"]
 
 
@@ -181,17 +181,15 @@ def test_bad_metadata_names_the_file(tmp_path: Path) -> None:
 def test_default_series_follow_generation_and_version_range() -> None:
     shipped = load_all_series()
 
-    def names(
-        version: str | None, generation: Generation = Generation.G4, **kw: tuple[str, ...]
-    ) -> list[str]:
+    def names(version: str | None, gen: str = "G4", **kw: tuple[str, ...]) -> list[str]:
         parsed = OllamaVersion.parse(version) if version else None
-        return [s.series.name for s in select_series(shipped, generation, parsed, **kw)]
+        return [s.series.name for s in select_series(shipped, generation(gen), parsed, **kw)]
 
     assert names("v0.13.0") == ["g4-cuda-init-validation"]
     assert names("v0.12.10-rc0") == names("v0.13.1-rc1") == ["g4-cuda-init-validation"]
     assert names("v0.12.9") == names("v0.13.1-rc2") == names("v0.24.0") == []
     assert names(None) == []  # unknown release: no guessing
-    assert names("v0.13.0", Generation.G5) == []
+    assert names("v0.13.0", "G5") == []
     assert names("v0.13.0", refused=("g4-cuda-init-validation",)) == []
     assert names("v0.24.0", requested=("gpu-reservation",)) == ["gpu-reservation"]
     assert names("v0.13.1-rc0", requested=("gpu-reservation",)) == [
@@ -204,13 +202,13 @@ def test_selection_errors_say_what_to_do() -> None:
     shipped = load_all_series()
     v24 = OllamaVersion.parse("v0.24.0")
     with pytest.raises(ConfigurationError, match="no such patch series") as error:
-        select_series(shipped, Generation.G4, v24, requested=("nope",))
+        select_series(shipped, generation("G4"), v24, requested=("nope",))
     assert error.value.hint is not None
     assert "gpu-reservation" in error.value.hint
     with pytest.raises(ConfigurationError, match="both --patch and --no-patch"):
-        select_series(shipped, Generation.G4, v24, ("gpu-reservation",), ("gpu-reservation",))
+        select_series(shipped, generation("G4"), v24, ("gpu-reservation",), ("gpu-reservation",))
     with pytest.raises(ConfigurationError, match="written for G4, this is G5"):
-        select_series(shipped, Generation.G5, v24, requested=("gpu-reservation",))
+        select_series(shipped, generation("G5"), v24, requested=("gpu-reservation",))
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -439,13 +437,7 @@ def test_user_changes_are_never_stamped_as_ours(tmp_path: Path) -> None:
 
 
 def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    patches_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["patches", *argv])
-    try:
-        return int(args.func(args, QUIET))
-    except BuildToolsError as error:
-        return error.exit_code
+    return main(["patches", *argv])
 
 
 def test_list_for_a_ref_says_what_applies(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,6 @@ checked as complete trees made by ``real_source.materialise_tag``; set
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -18,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cli.commands import patches as patches_command
-from build_tools.errors import BuildToolsError, ConfigurationError
-from build_tools.generations import Generation, OllamaVersion
+from build_tools.__main__ import main
+from build_tools.errors import ConfigurationError
+from build_tools.generations import OllamaVersion, registry
 from build_tools.patching import (
     PREVIEW_CONTEXT,
     PatchState,
@@ -31,10 +30,10 @@ from build_tools.patching import (
     render_series,
 )
 from build_tools.patching.apply import touched_paths
-from build_tools.recipes import read_tree
 from build_tools.runner import Runner
-from build_tools.source.ollama_tree import DETECTION
+from build_tools.source.ollama_tree import read_tree
 
+from plan_values import generation
 from real_source import materialise_tag, ollama_repo
 from test_patches_support import commit_all, fingerprint, git
 
@@ -67,7 +66,7 @@ def sparse_tree(repo: Path, tag: str, paths: list[str], dest: Path) -> Path:
     """A git repo at ``dest`` with ``tag``'s versions of ``paths`` (those that exist), tagged."""
     if (dest / ".git").exists():
         return dest
-    wanted = {*paths, *(f for _, files in DETECTION for f in files)}
+    wanted = {*paths, *(f for g in registry().generations for f in g.tree.files)}
     for path in sorted(wanted):
         shown = subprocess.run(
             ["git", "-C", str(repo), "show", f"{tag}:{path}"], capture_output=True, check=False
@@ -99,7 +98,7 @@ def test_series_applies_to_every_tag_in_its_range(series: Series, trees: Path) -
             if FULL_TREES
             else sparse_tree(repo, tag, paths, trees / series.name / tag)
         )
-        assert read_tree(root).generation in series.generations, tag
+        assert read_tree(root).generation.name in series.generations, tag
         states = [(c.state, c.conflict) for c in check_patches(root, patches, QUIET)]
         if any(state is not PatchState.APPLIES for state, _ in states):
             failures.append(f"{tag}: {states}")
@@ -124,7 +123,7 @@ def test_series_before_and_after_its_range_are_not_silently_applied(trees: Path)
     [series] = [s for s in SHIPPED if s.closes_validation_hole]
     patches = render_series(series, PREVIEW_CONTEXT)
     root = sparse_tree(repo, "v0.13.1-rc2", ["ml/device.go"], trees / "after" / "v0.13.1-rc2")
-    assert read_tree(root).generation is Generation.G4
+    assert read_tree(root).generation == generation("G4")
     assert not read_tree(root).validation_hole
     [check] = check_patches(root, patches, QUIET)
     assert check.state is PatchState.CONFLICT  # upstream's own fix is there, worded differently
@@ -141,15 +140,7 @@ def test_patches_check_on_a_complete_release_tree(
         first = str(error).strip().splitlines()[-1]
         pytest.skip(f"real_source.materialise_tag cannot export {tag} from {repo}: {first}")
     before = fingerprint(root)
-    parser = argparse.ArgumentParser()
-    patches_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        ["patches", "check", "--source-dir", str(root), "--patch", series_name, "--json"]
-    )
-    try:
-        code = int(args.func(args, QUIET))
-    except BuildToolsError as error:
-        code = error.exit_code
+    code = main(["patches", "check", "--source-dir", str(root), "--patch", series_name, "--json"])
     results = json.loads(capsys.readouterr().out)["patches"]
     assert code == 0, results
     assert {(r["series"], r["state"]) for r in results} >= {(series_name, "applies")}

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from build_tools.errors import ConfigurationError, PlanError
-from build_tools.generations import Generation, OllamaVersion
+from build_tools.generations import OllamaVersion
 from build_tools.gpus.inventory import Inventory
 from build_tools.planning.arch_plan import ArchRequest, PtxPolicy, make_arch_plan
 from build_tools.planning.archs import CudaArch
 from build_tools.toolkit.model import Toolkit
 
 from boxes import H100, JETSON_ORIN, MIXED_AMPERE_ADA, RTX_5090, SEED_BOX, V100, inventory
-from plan_values import CUDA_12_4_ARCHS, CUDA_13_0_ARCHS, make_toolkit
+from plan_values import CUDA_12_4_ARCHS, CUDA_13_0_ARCHS, generation, make_toolkit
 
 CUDA12 = make_toolkit("12.4", archs=CUDA_12_4_ARCHS, provider="system")
 CUDA13 = make_toolkit("13.0", archs=CUDA_13_0_ARCHS, provider="system")
@@ -104,14 +104,14 @@ def test_plan_80_on_an_8_6_card_runs_in_cuda_but_ollama_g5_skips_it() -> None:
 
 
 def test_same_plan_under_g3_uses_the_card_by_minimum() -> None:
-    request = ArchRequest(arch_tokens=("80",), generation=Generation.G3)
+    request = ArchRequest(arch_tokens=("80",), generation=generation("G3"))
     plan = make_arch_plan(request, inventory(SEED_BOX[:1]), CUDA12)
     assert plan.coverage[0].ollama_uses
     assert plan.warnings == ()
 
 
 def test_g3_minimum_comes_from_the_lowest_planned_arch() -> None:
-    request = ArchRequest(exclude_tokens=("50",), generation=Generation.G3)
+    request = ArchRequest(exclude_tokens=("50",), generation=generation("G3"))
     plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)
     assert plan.to_json()["ollama_min_compute_capability"] == "8.6"
     m10 = plan.coverage[-1]
@@ -120,7 +120,7 @@ def test_g3_minimum_comes_from_the_lowest_planned_arch() -> None:
 
 
 def test_g1_fixed_minimum_means_the_excluded_m10_would_crash_the_runner() -> None:
-    request = ArchRequest(exclude_tokens=("50",), generation=Generation.G1)
+    request = ArchRequest(exclude_tokens=("50",), generation=generation("G1"))
     plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)
     assert sum("would crash" in w for w in plan.warnings) == 4
 
@@ -134,7 +134,7 @@ def test_g4_validation_hole_is_flagged_for_affected_refs() -> None:
         ("v0.13.1-rc2", False),
     ]:
         request = ArchRequest(
-            exclude_tokens=("50",), generation=Generation.G4, ref=OllamaVersion.parse(tag)
+            exclude_tokens=("50",), generation=generation("G4"), ref=OllamaVersion.parse(tag)
         )
         plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)
         assert plan.rule.validation_hole is flagged, tag
@@ -197,7 +197,7 @@ def test_preset_for_a_g3_ref_on_cuda_12_4() -> None:
     request = ArchRequest(
         arch_tokens=("preset",),
         exclude_tokens=("50",),
-        generation=Generation.G3,
+        generation=generation("G3"),
         ref=OllamaVersion.parse("v0.5.12"),
     )
     plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)

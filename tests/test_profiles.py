@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from build_tools.__main__ import main
-from build_tools.cli import build_parser
 from build_tools.errors import ConfigurationError
-from build_tools.settings import command_parsers, load_profiles, option_actions, profile_values
+from build_tools.settings.commands import BuildSettings, PlanSettings, profile_options
+from build_tools.settings.declare import resolve
+from build_tools.settings.profiles import load_profiles
 
 from boxes import SEED_BOX, write_json_inventory
 
@@ -72,12 +73,15 @@ def options_of(data: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     ("profile", "cuda_architectures"),
     [
         # v0.24.0's (G4) CUDA 12 stock list without Maxwell (and 120, which needs CUDA 12.8).
-        ("cuda12-no-maxwell", "60;61;70;75;80;86;89;90;90a"),
+        pytest.param(
+            "cuda12-no-maxwell", "60;61;70;75;80;86;89;90;90a", marks=pytest.mark.toolchain
+        ),
         # Its CUDA 13 list is PTX-only, as Ollama ships it; from 8.0 up.
-        (
+        pytest.param(
             "cuda13-ampere",
             "80-virtual;86-virtual;87-virtual;89-virtual;90-virtual;90a-virtual;100-virtual;"
             "103-virtual;110-virtual;120-virtual;121-virtual",
+            marks=pytest.mark.toolchain,
         ),
         ("lab-sm86", "86"),
     ],
@@ -137,8 +141,10 @@ def test_build_show_options_takes_build_only_keys(capsys: pytest.CaptureFixture[
 
 
 def test_without_profile_everything_is_default_or_command_line(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for variable in ("BUILD_TOOLS_CACHE_DIR", "SOURCE_DATE_EPOCH"):
+        monkeypatch.delenv(variable, raising=False)
     data = run_json(capsys, "plan", "--arch", "86", "--show-options", "--json")
     assert data["profile"] is None
     sources = {source for _, source in options_of(data).values()}
@@ -219,27 +225,42 @@ def test_pyproject_tool_table(
     assert options_of(data)["arch"] == (["75"], "profile")
 
 
-# --- the known keys come from the real parsers -----------------------------------------------
+# --- the known keys come from the settings' option declarations ------------------------------
 def test_every_build_option_is_a_profile_key() -> None:
-    parsers = command_parsers(build_parser()[0])
-    assert {"build", "plan", "verify-reproducible"} <= set(parsers)
-    keys = set(option_actions(parsers["build"]))
+    keys = set(profile_options())
     assert {"ref", "cuda", "arch", "exclude-arch", "min-arch", "ptx", "inventory"} <= keys
     assert {"source", "workdir", "compiler-cache", "jobs"} <= keys
     assert {"format", "compress", "dist-dir", "source-date-epoch"} <= keys
     assert not keys & {"help", "profile", "profiles-file", "show-options", "json"}
+    # Values of this invocation and of the environment are not a profile's to set.
+    assert not keys & {"keep-workdirs", "environment-cuda-home"}
 
 
 def test_profile_values_are_converted_like_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "ollama-build.toml"
     path.write_text("[profiles.p]\njobs = 4\nforce = true\nmin-arch = 7.5\nformat = 'wheel'\n")
-    parsers = command_parsers(build_parser()[0])
-    values = profile_values(load_profiles(path).get("p"), path, parsers, "build")
-    assert values == {"jobs": 4, "force": True, "min_arch": "7.5", "package_formats": ["wheel"]}
+    profile = load_profiles(path).get("p").values
+
+    def with_profile(cls: type) -> Any:
+        settings: Any
+        settings, _ = resolve(
+            cls,
+            command="test",
+            given={},
+            environ={},
+            profile=profile,
+            profile_name="p",
+            profiles_file=path,
+            profile_options=profile_options(),
+        )
+        return settings
+
+    build: BuildSettings = with_profile(BuildSettings)
+    assert (build.compile.jobs, build.source.force) == (4, True)
+    assert (build.arch.min_arch, build.package.formats) == ("7.5", ("wheel",))
     # `plan` has no --jobs/--force/--format: those keys are checked, then left out.
-    assert profile_values(load_profiles(path).get("p"), path, parsers, "plan") == {
-        "min_arch": "7.5"
-    }
+    plan: PlanSettings = with_profile(PlanSettings)
+    assert plan.arch.min_arch == "7.5"
 
 
 def test_the_example_profiles_file_is_valid(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from build_tools.generations import Generation
 from build_tools.recipes import recipe_for
 
 from ollama_fixture import write_fixture
-from plan_values import make_build_plan, make_checkout, make_options, make_toolkit
+from plan_values import generation, make_build_plan, make_checkout, make_options, make_toolkit
 
 
 def make_plan(root: Path, generation: Generation, *, launcher: Path | None = None) -> BuildPlan:
@@ -25,9 +25,9 @@ def make_plan(root: Path, generation: Generation, *, launcher: Path | None = Non
 
 @pytest.fixture(params=["G3", "G4"])
 def plan(request: pytest.FixtureRequest, tmp_path: Path) -> BuildPlan:
-    generation = str(request.param)
-    root = write_fixture(tmp_path / generation, generation=generation)
-    return make_plan(root, Generation(generation))
+    name = str(request.param)
+    root = write_fixture(tmp_path / name, generation=name)
+    return make_plan(root, generation(name))
 
 
 def step(plan: BuildPlan, name: str) -> tuple[str, ...]:
@@ -49,8 +49,8 @@ def test_cuda_configure_names_the_toolkit_twice_and_the_plan(plan: BuildPlan) ->
 def test_runner_dir_is_passed_only_where_cmake_uses_it_and_presets_do_not_set_it(
     tmp_path: Path,
 ) -> None:
-    g3 = make_plan(write_fixture(tmp_path / "g3", generation="G3"), Generation.G3)
-    g4 = make_plan(write_fixture(tmp_path / "g4", generation="G4"), Generation.G4)
+    g3 = make_plan(write_fixture(tmp_path / "g3", generation="G3"), generation("G3"))
+    g4 = make_plan(write_fixture(tmp_path / "g4", generation="G4"), generation("G4"))
     assert not any("OLLAMA_RUNNER_DIR" in a for a in step(g3, "configure-cuda_v12"))
     # The G4 fixture's preset sets it already (as v0.12.10+ does).
     assert not any("OLLAMA_RUNNER_DIR" in a for a in step(g4, "configure-cuda_v12"))
@@ -66,12 +66,12 @@ def test_cpu_configure_keeps_cuda_out(plan: BuildPlan) -> None:
 
 
 def test_ldflags_follow_the_generations_rule(tmp_path: Path) -> None:
-    g3 = make_plan(write_fixture(tmp_path / "g3", generation="G3"), Generation.G3)
-    g4 = make_plan(write_fixture(tmp_path / "g4", generation="G4"), Generation.G4)
-    g3_flags = recipe_for(Generation.G3).ldflags(g3)
+    g3 = make_plan(write_fixture(tmp_path / "g3", generation="G3"), generation("G3"))
+    g4 = make_plan(write_fixture(tmp_path / "g4", generation="G4"), generation("G4"))
+    g3_flags = recipe_for(generation("G3")).ldflags(g3)
     assert "-X=github.com/ollama/ollama/discover.CudaComputeMajorMin=8" in g3_flags
     assert "-X=github.com/ollama/ollama/discover.CudaComputeMinorMin=6" in g3_flags
-    g4_flags = recipe_for(Generation.G4).ldflags(g4)
+    g4_flags = recipe_for(generation("G4")).ldflags(g4)
     assert not any("CudaCompute" in f for f in g4_flags)
     for flags in (g3_flags, g4_flags):
         assert "-X=github.com/ollama/ollama/version.Version=0.24.0" in flags
@@ -91,7 +91,7 @@ def test_go_build_is_trimmed_pie_with_local_toolchain(plan: BuildPlan) -> None:
 def test_compiler_launcher_is_always_explicit(
     tmp_path: Path, launcher: Path | None, expected: str
 ) -> None:
-    plan = make_plan(write_fixture(tmp_path / "g4"), Generation.G4, launcher=launcher)
+    plan = make_plan(write_fixture(tmp_path / "g4"), generation("G4"), launcher=launcher)
     argv = step(plan, "configure-cpu")
     for lang in ("C", "CXX", "CUDA"):
         assert f"-DCMAKE_{lang}_COMPILER_LAUNCHER={expected}" in argv

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import BuildToolsError
-from build_tools.generations import Generation
-from build_tools.recipes import UnknownLayoutError, read_tree, recipe_for
+from build_tools.recipes import recipe_for
 from build_tools.runner import Runner
 from build_tools.source.checkout import SourceError, SourceSpec, prepare_source, source_slug
+from build_tools.source.ollama_tree import UnknownLayoutError, read_tree
 
 from ollama_fixture import write_fixture
+from plan_values import generation
 
 
 def head(repo: Path) -> str:
@@ -86,10 +87,10 @@ TREES = [
 def test_tree_facts_come_from_files(
     tmp_path: Path, tree: tuple[str, str, bool], expected: tuple[bool, bool, bool]
 ) -> None:
-    generation, tag, validates = tree
-    root = write_fixture(tmp_path / "t", generation=generation, tag=tag, validates_cuda=validates)
+    name, tag, validates = tree
+    root = write_fixture(tmp_path / "t", generation=name, tag=tag, validates_cuda=validates)
     facts = read_tree(root)
-    assert facts.generation is Generation(generation)
+    assert facts.generation.name == name
     found = (facts.cmake_uses_runner_dir, facts.go_min_cc_knobs, facts.validation_hole)
     assert found == expected
     assert facts.go_required == (1, 22, 0)
@@ -105,4 +106,4 @@ def test_unknown_layout_is_an_error(tmp_path: Path) -> None:
 
 def test_generations_without_a_recipe_say_so() -> None:
     with pytest.raises(BuildToolsError, match="not supported yet"):
-        recipe_for(Generation.G1)
+        recipe_for(generation("G1"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -18,17 +17,17 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from build_tools.errors import ConfigurationError, ToolkitError
+from build_tools.pipeline.inputs import toolkit_request
 from build_tools.runner import Runner
+from build_tools.settings.commands import PlanSettings
 from build_tools.toolkit import (
     Toolkit,
     ToolkitCache,
-    add_toolkit_arguments,
     default_provider,
     elf_needed,
     list_installed,
     normalize_cuda_version,
     resolve_toolkit,
-    toolkit_request_from_args,
 )
 from build_tools.toolkit.apt import (
     MIRROR_ENV,
@@ -48,10 +47,12 @@ from build_tools.toolkit.layout import (
 )
 from build_tools.toolkit.nvcc import parse_arch_list, parse_nvcc_version
 from build_tools.toolkit.pypi import missing_compiler_parts
+from build_tools.toolkit.request import ToolkitRequest
 from build_tools.toolkit.stub import build_libcuda_stub, driver_symbols, stub_source
 from build_tools.toolkit.wheels import extract_wheel, find_wheel
 
 from plan_values import make_toolkit
+from settings_values import resolved
 
 # A host name under the reserved .invalid TLD: parsing must not depend on any real mirror.
 MIRROR = "http://debian-mirror.invalid/debian"
@@ -419,10 +420,9 @@ def test_default_provider() -> None:
     assert (default_provider("12.4"), default_provider("13.0")) == ("debian", "pypi")
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_toolkit_arguments(parser)
-    return parser.parse_args(argv)
+def _request(*argv: str, environ: dict[str, str] | None = None) -> ToolkitRequest:
+    settings: PlanSettings = resolved("plan", *argv, environ=environ)
+    return toolkit_request(settings.toolkit)
 
 
 def test_request_reads_cuda_home_from_the_environment(tmp_path: Path) -> None:
@@ -430,30 +430,29 @@ def test_request_reads_cuda_home_from_the_environment(tmp_path: Path) -> None:
     (home / "bin").mkdir(parents=True)
     (home / "bin" / "nvcc").write_bytes(b"")
     env = {"CUDA_PATH": str(home), "BUILD_TOOLS_CACHE_DIR": str(tmp_path / "c")}
-    request = toolkit_request_from_args(_parse([]), env)
+    request = _request(environ=env)
     assert request.cuda_home == home
     assert request.cuda_version is None
     assert request.cache_dir == tmp_path / "c"
     # A requested version means the pinned toolkit: the environment does not override it.
-    pinned = toolkit_request_from_args(_parse(["--cuda", "12.4.1"]), env)
+    pinned = _request("--cuda", "12.4.1", environ=env)
     assert (pinned.cuda_version, pinned.cuda_home, pinned.provider) == ("12.4", None, None)
     # A CUDA_HOME without nvcc is ignored (with a warning), not an error.
-    stale = toolkit_request_from_args(_parse([]), {"CUDA_HOME": str(tmp_path / "nothing")})
+    stale = _request(environ={"CUDA_HOME": str(tmp_path / "nothing")})
     assert stale.cuda_home is None
 
 
 def test_request_rejects_cuda_home_with_an_installing_provider(tmp_path: Path) -> None:
-    args = _parse(["--cuda-home", str(tmp_path), "--toolkit-provider", "pypi"])
     with pytest.raises(ConfigurationError, match="--cuda-home"):
-        toolkit_request_from_args(args, {})
+        _request("--cuda-home", str(tmp_path), "--toolkit-provider", "pypi")
 
 
 @pytest.mark.parametrize(("provider", "version"), [("debian", "12.4"), ("pypi", "13.0")])
 def test_a_provider_alone_means_its_pinned_version(
     tmp_path: Path, provider: str, version: str
 ) -> None:
-    request = toolkit_request_from_args(
-        _parse(["--toolkit-provider", provider]), {"BUILD_TOOLS_CACHE_DIR": str(tmp_path)}
+    request = _request(
+        "--toolkit-provider", provider, environ={"BUILD_TOOLS_CACHE_DIR": str(tmp_path)}
     )
     with pytest.raises(ToolkitError) as caught:
         resolve_toolkit(request, Runner(), install=False, environ={})

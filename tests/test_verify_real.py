@@ -7,16 +7,14 @@ starts it, creates the generated model, generates, stops it, and checks the per-
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from build_tools.cli.commands import verify as verify_command
+from build_tools.__main__ import main
 from build_tools.console import reporter
-from build_tools.runner import Runner
 
 pytestmark = [pytest.mark.real_source]
 
@@ -38,17 +36,8 @@ def test_verify_real_build(
 ) -> None:
     install = _install()
     monkeypatch.setattr(reporter, "quiet", True)
-    args = argparse.Namespace(
-        path=str(install),
-        inventory=None,
-        exclude_arch=["50"],
-        min_arch=None,
-        ollama_generation=None,
-        json=True,
-        keep=False,
-        timeout=180.0,
-    )
-    assert verify_command.run(args, Runner(echo=False)) == 0
+    argv = ["verify", str(install), "--exclude-arch", "50", "--timeout", "180", "--json"]
+    assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"], data["failures"]
     assert data["completion"].strip()

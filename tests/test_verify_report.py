@@ -22,6 +22,7 @@ from build_tools.verify.logparse import parse_log
 from build_tools.verify.report import NO_GPU_NOTE, VerifyReport, check_gpus, describe_observability
 
 from boxes import H100, SEED_BOX, inventory
+from plan_values import generation
 
 BOX = inventory(SEED_BOX).gpus
 
@@ -54,9 +55,9 @@ def _report(failures: list[str]) -> VerifyReport:
 @pytest.mark.parametrize(
     ("generation", "ref", "log"),
     [
-        (Generation.G3, "v0.6.8", G3_M10_SKIPPED),
-        (Generation.G4, "v0.24.0", G4_M10_SKIPPED),
-        (Generation.G5, None, G5_M10_SKIPPED),
+        (generation("G3"), "v0.6.8", G3_M10_SKIPPED),
+        (generation("G4"), "v0.24.0", G4_M10_SKIPPED),
+        (generation("G5"), None, G5_M10_SKIPPED),
     ],
 )
 def test_log_that_matches_the_plan_passes(
@@ -69,7 +70,7 @@ def test_log_that_matches_the_plan_passes(
 
 
 def test_g4_excluded_m10_used_fails_naming_the_gpu() -> None:
-    checks = check_gpus(_plan(Generation.G4, "v0.24.0").coverage, BOX, parse_log(G4_M10_USED))
+    checks = check_gpus(_plan(generation("G4"), "v0.24.0").coverage, BOX, parse_log(G4_M10_USED))
     problems = [c.problem for c in checks if c.problem]
     assert len(problems) == 4
     assert "GPU 3 Tesla M10 (cc 5.0, GPU-" in problems[0]
@@ -82,7 +83,7 @@ def test_g4_excluded_m10_used_fails_naming_the_gpu() -> None:
 
 
 def test_g5_excluded_m10_used_and_planned_3060s_unused_both_fail() -> None:
-    checks = check_gpus(_plan(Generation.G5, None).coverage, BOX, parse_log(G5_ONLY_M10_USED))
+    checks = check_gpus(_plan(generation("G5"), None).coverage, BOX, parse_log(G5_ONLY_M10_USED))
     by_index = {c.gpu.index: c for c in checks}
     assert "planned to be used, but this Ollama did not use it" in str(by_index[0].problem)
     assert "not among the inference compute devices" in str(by_index[0].problem)
@@ -91,7 +92,7 @@ def test_g5_excluded_m10_used_and_planned_3060s_unused_both_fail() -> None:
 
 
 def test_used_gpu_the_plan_said_would_be_skipped_is_a_disagreement() -> None:
-    plan = _plan(Generation.G4, "v0.24.0")
+    plan = _plan(generation("G4"), "v0.24.0")
     # Pretend the M10s were wanted (no exclusion) but not covered: G4 skips them.
     coverage = tuple(replace(c, wanted=True) for c in plan.coverage)
     checks = check_gpus(coverage, BOX, parse_log(G4_M10_USED))
@@ -99,7 +100,7 @@ def test_used_gpu_the_plan_said_would_be_skipped_is_a_disagreement() -> None:
 
 
 def test_cpu_only_machine_observes_nothing_and_says_so() -> None:
-    checks = check_gpus(_plan(Generation.G3, "v0.6.8").coverage, (), parse_log(G3_CPU_ONLY))
+    checks = check_gpus(_plan(generation("G3"), "v0.6.8").coverage, (), parse_log(G3_CPU_ONLY))
     assert [c.observed for c in checks] == ["not on this machine"] * 7
     assert all(c.problem is None for c in checks)
     assert describe_observability((), checks) == [NO_GPU_NOTE]
@@ -108,7 +109,9 @@ def test_cpu_only_machine_observes_nothing_and_says_so() -> None:
 
 def test_planned_gpus_of_another_box_are_not_observable_here() -> None:
     local: tuple[Gpu, ...] = inventory(H100).gpus
-    checks = check_gpus(_plan(Generation.G4, "v0.24.0").coverage, local, parse_log(G4_M10_SKIPPED))
+    checks = check_gpus(
+        _plan(generation("G4"), "v0.24.0").coverage, local, parse_log(G4_M10_SKIPPED)
+    )
     assert [c.observed for c in checks[:7]] == ["not on this machine"] * 7
     # The local H100 was not in the plan: expected unused, and the log does not list it.
     assert checks[7].gpu.name == "NVIDIA H100 80GB HBM3"

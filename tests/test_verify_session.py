@@ -7,7 +7,6 @@ crash at start, ignore SIGTERM, or answer generate with an empty completion.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -20,10 +19,10 @@ from pathlib import Path
 import pytest
 from test_verify_logparse import G4_M10_USED
 
-from build_tools.cli.commands import verify as verify_command
+from build_tools.__main__ import main
 from build_tools.console import reporter
 from build_tools.errors import UnreadableArtifactError, VerifyError
-from build_tools.generations import Generation, OllamaVersion
+from build_tools.generations import OllamaVersion
 from build_tools.gpus.inventory import Inventory
 from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.runner import Runner
@@ -32,6 +31,7 @@ from build_tools.verify.server import ollama_server
 from build_tools.verify.unpack import find_install_root, unpack_tarball
 
 from boxes import SEED_BOX, inventory
+from plan_values import generation
 
 FAKE_OLLAMA = textwrap.dedent(
     """\
@@ -96,7 +96,7 @@ FAKE_OLLAMA = textwrap.dedent(
 )
 
 NO_GPUS = Inventory(gpus=(), source="none")
-EXPECT = Expectation(coverage=(), generation=Generation.G4, source="test")
+EXPECT = Expectation(coverage=(), generation=generation("G4"), source="test")
 
 
 def make_install(root: Path, mode: str = "ok", extra_log: list[str] | None = None) -> Path:
@@ -226,17 +226,8 @@ def test_verify_command_on_a_tarball_prints_json(
         str(p.relative_to(install)): p.read_bytes() for p in install.rglob("*") if p.is_file()
     }
     tarball = _tarball(tmp_path / "ollama.tgz", members)
-    args = argparse.Namespace(
-        path=str(tarball),
-        inventory=None,
-        exclude_arch=["50"],
-        min_arch=None,
-        ollama_generation="G4",
-        json=True,
-        keep=False,
-        timeout=30.0,
-    )
-    assert verify_command.run(args, Runner()) == 0
+    argv = ["verify", str(tarball), "--exclude-arch", "50", "--ollama-generation", "G4"]
+    assert main([*argv, "--timeout", "30", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True
     assert data["completion"] == " river stone cloud"
@@ -249,7 +240,7 @@ def test_excluded_m10_in_the_server_log_fails_verify_naming_it(tmp_path: Path) -
     install = make_install(tmp_path / "install", extra_log=G4_M10_USED)
     request = ArchRequest(
         exclude_tokens=("50",),
-        generation=Generation.G4,
+        generation=generation("G4"),
         ref=OllamaVersion.parse("v0.24.0"),
         cuda_version="12.4",
     )

@@ -8,9 +8,6 @@ every later run reuses them in well under a second.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,18 +16,9 @@ from build_tools.paths import default_cache_dir
 from build_tools.runner import Runner
 from build_tools.toolkit import Toolkit, install_toolkit
 
+from programs import require
+
 __all__ = ["cmake_program", "cuda12_toolkit", "cuda13_toolkit", "ninja_program", "toolkit_cache"]
-
-
-def _program(name: str) -> Path:
-    """Prefer the pinned CMake/Ninja of this Python environment (pip deps) over PATH's."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is needed for the toolkit tests; pip install {name}")
-    return Path(found)
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +41,10 @@ def cuda13_toolkit(toolkit_cache: Path) -> Toolkit:
 
 @pytest.fixture(scope="session")
 def cmake_program() -> Path:
-    return _program("cmake")
+    # The pinned CMake of this Python environment (a pip dependency) before PATH's.
+    return require("cmake", "the toolkit tests configure CMake projects", install="cmake (pip)")
 
 
 @pytest.fixture(scope="session")
 def ninja_program() -> Path:
-    return _program("ninja")
+    return require("ninja", "the toolkit tests build with Ninja", install="ninja (pip)")

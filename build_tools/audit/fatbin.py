@@ -2,7 +2,7 @@
 
 Pure Python and read-only: nothing is executed, so this works without a CUDA toolkit, on a
 machine without a GPU and on files from an untrusted tarball. The layout (measured on CUDA 12.4
-and 13.0 output, see ``build-facts.md`` section 2):
+and 13.0 output, see ``docs/build-notes.md#reading-compiled-architectures``):
 
 * ``.nv_fatbin`` is a concatenation of 8-byte aligned fatbins, one per translation unit. Each
   starts with a 16-byte header: ``u32 magic 0xBA55ED50, u16 version, u16 header_size,

@@ -1,7 +1,8 @@
 """What a scanned Ollama install holds: its backends, and which Ollama generations it can be.
 
 The generation comes from the version recorded in ``bin/ollama`` when the binary carries it,
-else from layout clues (``llama-server`` means G5, ``runners/`` means the make era, ...).
+else from the layout clues of the generation registry (``llama-server`` means G5, ``runners/``
+means the make era, ...).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Literal
 
 from build_tools.audit.fatbin import LibraryAudit
 from build_tools.audit.scan import ScannedTree, TreeFile
-from build_tools.generations import Generation, generation_for_version
+from build_tools.generations import Generation, generation_for_version, registry
 
 __all__ = ["Backend", "BackendKind", "Layout", "read_layout"]
 
@@ -86,30 +87,29 @@ def _backends(tree: ScannedTree, lib_dir: str, rel: list[str]) -> list[Backend]:
     return backends
 
 
-# Layout clues, most specific first: (test on the library-dir paths, generations, evidence).
-_LAYOUT_CLUES: tuple[tuple[str, tuple[Generation, ...], str], ...] = (
-    (r"llama-server", (Generation.G5,), "llama-server in the library directory (G5 layout)"),
-    (r"runners/[^/]+/libggml_cuda", (Generation.G2,), "runners/*/libggml_cuda_vNN.so (G2 make)"),
-    (r"libggml_cuda", (Generation.G1,), "flat libggml_cuda_vNN.so (G1 make layout)"),
-    (r"cuda_v11/", (Generation.G3,), "cuda_v11/ (shipped only by v0.5.8 - v0.9.2, G3)"),
-    (r"vulkan/", (Generation.G4,), "vulkan/ without llama-server (shipped from v0.12.6, G4)"),
-    (
-        r"(cuda\w*/)?libggml-(cuda|base|cpu)",
-        (Generation.G3, Generation.G4),
-        "libggml-cuda.so without llama-server: G3 (v0.5.8 - v0.12.3) and G4 (v0.12.4 - "
-        "v0.25.0-rc0) install the same layout",
-    ),
-)
-
-
 def _generations(tree: ScannedTree, rel: list[str]) -> tuple[tuple[Generation, ...], str]:
+    """From the version ``bin/ollama`` records, else from the registry's layout clues: the
+    lowest-ranked clue that matches, with every generation that shares it (oldest first)."""
     info = tree.build_info
     if info is not None and info.version is not None:
         evidence = f"{info.path} was built as version {info.version_text}"
         return (generation_for_version(info.version),), evidence
-    for pattern, generations, evidence in _LAYOUT_CLUES:
-        if any(re.match(pattern, path) for path in rel):
-            return generations, evidence
+    clues = sorted(
+        (
+            (clue, generation)
+            for generation in registry().generations
+            for clue in generation.layout_clues
+        ),
+        key=lambda pair: pair[0].rank,
+    )
+    for rank in sorted({clue.rank for clue, _ in clues}):
+        matched = [
+            (clue, generation)
+            for clue, generation in clues
+            if clue.rank == rank and any(re.match(clue.pattern, path) for path in rel)
+        ]
+        if matched:
+            return tuple(g for _, g in matched), matched[0][0].evidence
     return (), "no ggml library or llama-server found"
 
 

@@ -98,7 +98,7 @@ def build_manifest(
             "describe": checkout.describe,
             "version": checkout.version,
         },
-        "generation": plan.tree.generation.value,
+        "generation": plan.tree.generation.name,
         # G5: the llama.cpp tree the superbuild compiled (source, tag, commit, whether that was
         # proven, Ollama's compat patches applied); null for generations that vendor ggml.
         "llama_cpp": None if plan.llama_cpp is None else plan.llama_cpp.to_json(),

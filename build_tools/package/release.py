@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from build_tools.console import reporter
+from build_tools.files import sha256_file
 from build_tools.package.checksums import parse_sums, update_sums
 from build_tools.package.manifest import build_manifest, manifest_bytes, write_manifest
 from build_tools.package.naming import artifact_stem, go_arch, pep440_version, wheel_local_label
-from build_tools.package.options import Format
-from build_tools.package.staging import file_sha256, scan_tree
-from build_tools.package.tarball import Compression, tarball_suffix, write_tarball
+from build_tools.package.staging import scan_tree
+from build_tools.package.tarball import tarball_suffix, write_tarball
 from build_tools.package.toolchain import toolchain_versions
 from build_tools.package.wheel import WheelSpec, write_wheel
 from build_tools.planning.archs import render_cmake
 from build_tools.runner import Runner
+from build_tools.settings.groups import Compression, PackageFormat
 
 if TYPE_CHECKING:
     from build_tools.audit import ArchComparison
@@ -63,7 +64,7 @@ class PackageResult:
 
 
 def _artifact(kind: ArtifactKind, path: Path) -> Artifact:
-    return Artifact(kind=kind, path=path, sha256=file_sha256(path), size=path.stat().st_size)
+    return Artifact(kind=kind, path=path, sha256=sha256_file(path), size=path.stat().st_size)
 
 
 def _still_current(dest: Path, manifest_path: Path, manifest: bytes) -> bool:
@@ -73,14 +74,14 @@ def _still_current(dest: Path, manifest_path: Path, manifest: bytes) -> bool:
         return False
     if manifest_path.read_bytes() != manifest:
         return False
-    return parse_sums(sums_path.read_text()).get(dest.name) == file_sha256(dest)
+    return parse_sums(sums_path.read_text()).get(dest.name) == sha256_file(dest)
 
 
 def package_build(
     plan: BuildPlan,
     audits: Sequence[ArchComparison],
     *,
-    formats: Sequence[Format],
+    formats: Sequence[PackageFormat],
     compress: Compression,
     dist_dir: Path,
     source_date_epoch: int | None,

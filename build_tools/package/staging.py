@@ -8,7 +8,6 @@ umask-dependent modes and build times do not.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -17,10 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from build_tools.errors import InputError
+from build_tools.files import sha256_file
 
-__all__ = ["TreeEntry", "file_sha256", "scan_tree"]
-
-CHUNK = 1 << 20
+__all__ = ["TreeEntry", "scan_tree"]
 
 EntryKind = Literal["dir", "file", "symlink"]
 
@@ -49,14 +47,6 @@ class TreeEntry:
         elif self.kind == "symlink":
             data["target"] = self.target
         return data
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sort_key(relative: str) -> tuple[str, ...]:
@@ -115,7 +105,7 @@ def scan_tree(root: Path) -> list[TreeEntry]:
                     kind="file",
                     executable=bool(info.st_mode & 0o111),
                     size=info.st_size,
-                    sha256=file_sha256(path),
+                    sha256=sha256_file(path),
                 )
             )
         else:

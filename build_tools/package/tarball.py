@@ -20,14 +20,14 @@ import gzip
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, cast
 
 from build_tools.package.staging import TreeEntry
 from build_tools.runner import Runner
+from build_tools.settings.groups import Compression
 
-__all__ = ["GZIP_LEVEL", "ZSTD_LEVEL", "Compression", "tarball_suffix", "write_tarball"]
+__all__ = ["GZIP_LEVEL", "ZSTD_LEVEL", "tarball_suffix", "write_tarball"]
 
-Compression = Literal["gzip", "zstd"]
 GZIP_LEVEL = 6
 ZSTD_LEVEL = 10
 BUFSIZE = 1 << 20

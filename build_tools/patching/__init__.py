@@ -17,7 +17,6 @@ from build_tools.patching.apply import (
 )
 from build_tools.patching.for_build import (
     AppliedPatch,
-    add_patch_arguments,
     apply_for_build,
     apply_selection,
     closes_validation_hole,
@@ -42,7 +41,6 @@ __all__ = [
     "RenderedPatch",
     "Selection",
     "Series",
-    "add_patch_arguments",
     "applicability",
     "apply_for_build",
     "apply_patches",

@@ -1,4 +1,4 @@
-"""The build's entry points: ``--patch``/``--no-patch`` and applying the selected series.
+"""The build's entry point: applying the selected series (defaults, ``--patch``, ``--no-patch``).
 
 Called after the tree is read and the arch plan is made (templates need the plan) and before
 the validation-hole check (the G4 series closes that hole).
@@ -6,7 +6,6 @@ the validation-hole check (the G4 series closes that hole).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AppliedPatch",
-    "add_patch_arguments",
     "apply_for_build",
     "apply_selection",
     "closes_validation_hole",
@@ -55,24 +53,6 @@ class AppliedPatch:
             "sha256": self.sha256,
             "already_applied": self.already_applied,
         }
-
-
-def add_patch_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("patches")
-    group.add_argument(
-        "--patch",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also apply this opt-in patch series (repeatable; see `patches list`)",
-    )
-    group.add_argument(
-        "--no-patch",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="do not apply this series even where it is on by default (repeatable)",
-    )
 
 
 def closes_validation_hole(applied: Sequence[AppliedPatch]) -> bool:

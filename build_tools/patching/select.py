@@ -34,8 +34,8 @@ class Selection:
 def applicability(
     series: Series, generation: Generation | None, version: OllamaVersion | None
 ) -> Applicability:
-    gens = "/".join(g.value for g in series.generations)
-    if generation is not None and generation not in series.generations:
+    gens = "/".join(series.generations)
+    if generation is not None and generation.name not in series.generations:
         return Applicability(applies=False, reason=f"written for {gens}, this is {generation}")
     if version is None:
         return Applicability(
@@ -79,7 +79,7 @@ def select_series(
             continue
         fit = applicability(series, generation, version)
         if series.name in requested:
-            if generation not in series.generations:
+            if generation.name not in series.generations:
                 raise ConfigurationError(
                     f"--patch {series.name}: {fit.reason}",
                     hint="this series patches code that only exists in those generations",

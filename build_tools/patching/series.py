@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from build_tools.errors import ConfigurationError
-from build_tools.generations import Generation, OllamaVersion
+from build_tools.generations import OllamaVersion, registry
 
 __all__ = ["PATCH_FILE", "Series", "load_all_series", "load_series", "shipped_series_dir"]
 
@@ -35,7 +35,7 @@ class Series:
     description: str
     target: Target
     default: bool  # applied automatically for trees in range; else only with --patch
-    generations: tuple[Generation, ...]
+    generations: tuple[str, ...]  # names of the generations it was written for
     first_tag: OllamaVersion | None  # inclusive range the series was written and checked for
     last_tag: OllamaVersion | None
     closes_validation_hole: bool  # makes G4 validate CUDA GPUs (ml/device.go)
@@ -60,7 +60,7 @@ class Series:
             "description": self.description,
             "target": self.target,
             "default": self.default,
-            "generations": [g.value for g in self.generations],
+            "generations": list(self.generations),
             "first_tag": None if self.first_tag is None else str(self.first_tag),
             "last_tag": None if self.last_tag is None else str(self.last_tag),
             "closes_validation_hole": self.closes_validation_hole,
@@ -115,7 +115,7 @@ def load_series(directory: Path) -> Series:
     if not isinstance(raw_generations, list) or not raw_generations:
         raise _fail(path, "'generations' must list the generations it applies to, e.g. [\"G4\"]")
     try:
-        generations = tuple(Generation.parse(str(g)) for g in raw_generations)
+        generations = tuple(registry().get(str(g)).name for g in raw_generations)
     except ConfigurationError as error:
         raise _fail(path, error.message) from None
     files = tuple(sorted(p for p in directory.iterdir() if PATCH_FILE.match(p.name)))

@@ -38,11 +38,20 @@ def _run_step(step: Step, number: int, plan: BuildPlan, runner: Runner) -> None:
         )
 
 
-def run_steps(plan: BuildPlan, steps: Sequence[Step], runner: Runner) -> None:
-    """Run every step in order; a failure raises CommandFailedError naming the step's log."""
-    # A fresh staging tree each time: files of an earlier plan must not leak into this one.
-    if not runner.dry_run and plan.staging_dir.exists():
+def run_steps(
+    plan: BuildPlan,
+    steps: Sequence[Step],
+    runner: Runner,
+    *,
+    fresh_staging: bool,
+    first_number: int = 1,
+) -> None:
+    """Run every step in order; a failure raises CommandFailedError naming the step's log.
+
+    Logs are numbered from ``first_number`` in the order the steps run."""
+    # A fresh staging tree for each build: files of an earlier plan must not leak into this one.
+    if fresh_staging and not runner.dry_run and plan.staging_dir.exists():
         shutil.rmtree(plan.staging_dir)
-    for number, step in enumerate(steps, start=1):
+    for number, step in enumerate(steps, start=first_number):
         with reporter.step(step.title):
             _run_step(step, number, plan, runner)

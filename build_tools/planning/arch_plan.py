@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from build_tools.errors import ConfigurationError, PlanError
-from build_tools.generations import Generation, GenerationInfo, OllamaVersion, generation_info
+from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.planning.archs import (
     ArchKeyword,
     CudaArch,
+    PtxPolicy,
     parse_arch_list,
     parse_arch_number,
     parse_arch_token,
@@ -42,22 +42,16 @@ from build_tools.planning.cuda_support import (
 )
 from build_tools.toolkit.model import Toolkit
 
-__all__ = ["ArchPlan", "ArchRequest", "PtxPolicy", "make_arch_plan"]
+__all__ = [
+    "ArchPlan",
+    "ArchRequest",
+    "PtxPolicy",
+    "make_arch_plan",
+    "parse_excludes",
+    "request_tokens",
+]
 
 PRESET = "preset"
-
-
-class PtxPolicy(StrEnum):
-    """Where PTX (driver-JIT code) is embedded for plain arch entries.
-
-    ``highest`` (default): SASS for every arch, PTX only for the highest one. That keeps a
-    forward-compatible fallback for GPUs newer than the plan without doubling the library: PTX
-    is about 40% of the fatbin per arch (build-facts.md P9).
-    """
-
-    NONE = "none"
-    HIGHEST = "highest"
-    ALL = "all"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +62,8 @@ class ArchRequest:
     exclude_tokens: tuple[str, ...] = ()
     min_arch: str | None = None
     ptx: PtxPolicy = PtxPolicy.HIGHEST
-    generation: Generation = Generation.G5
+    # the target Ollama's generation (its runtime rule, stock lists); default: the newest
+    generation: Generation = field(default_factory=lambda: registry().newest())
     ref: OllamaVersion | None = None  # release being built, when known
     cuda_version: str | None = None  # requested with --cuda, used when no toolkit is at hand
 
@@ -123,9 +118,9 @@ class ArchPlan:
                 "nvcc": str(self.toolkit.nvcc),
             },
             "cuda_version": self.cuda_version,
-            "ollama_generation": rule.info.generation.value,
+            "ollama_generation": rule.generation.name,
             "ollama_ref": None if self.request.ref is None else str(self.request.ref),
-            "ollama_rule": rule.info.rule,
+            "ollama_rule": rule.generation.rule,
             "ollama_min_compute_capability": None
             if rule.minimum is None
             else f"{rule.minimum[0]}.{rule.minimum[1]}",
@@ -192,12 +187,12 @@ def _keyword_entries(keyword: ArchKeyword, inventory: Inventory, cuda: str) -> l
     return [_Entry(arch=CudaArch(n), explicit=False) for n in numbers]
 
 
-def _preset_entries(info: GenerationInfo, request: ArchRequest, cuda_major: int) -> list[_Entry]:
-    stock = info.stock_list(cuda_major, request.ref)
+def _preset_entries(generation: Generation, request: ArchRequest, cuda_major: int) -> list[_Entry]:
+    stock = generation.stock_list(cuda_major, request.ref)
     if stock is None:
-        majors = ", ".join(f"CUDA {m}" for m in info.cuda_majors())
+        majors = ", ".join(f"CUDA {m}" for m in generation.cuda_majors())
         raise PlanError(
-            f"Ollama {info.generation.value} has no stock list for CUDA {cuda_major}",
+            f"Ollama {generation.name} has no stock list for CUDA {cuda_major}",
             hint=f"its presets exist for {majors}; pick one with --cuda",
         )
     parsed = parse_arch_list([stock])
@@ -205,7 +200,7 @@ def _preset_entries(info: GenerationInfo, request: ArchRequest, cuda_major: int)
 
 
 def _base_entries(
-    request: ArchRequest, inventory: Inventory, info: GenerationInfo, cuda: str | None
+    request: ArchRequest, inventory: Inventory, generation: Generation, cuda: str | None
 ) -> tuple[str, list[_Entry]]:
     if not request.arch_tokens:
         return "inventory", _inventory_entries(inventory, "no --arch was given")
@@ -215,7 +210,7 @@ def _base_entries(
         if token.lower() == PRESET:
             # Without a toolkit, the CUDA 12 list: the one every generation ships.
             major = version_tuple(cuda)[0] if cuda is not None else 12
-            entries += _preset_entries(info, request, major)
+            entries += _preset_entries(generation, request, major)
             base = PRESET
             continue
         parsed = parse_arch_token(token)
@@ -234,7 +229,7 @@ def _excluded(entry: _Entry, excludes: Sequence[CudaArch]) -> bool:
     return any(ex.number == arch.number and ex.suffix in ("", arch.suffix) for ex in excludes)
 
 
-def _parse_excludes(tokens: Sequence[str]) -> list[CudaArch]:
+def parse_excludes(tokens: Sequence[str]) -> list[CudaArch]:
     excludes: list[CudaArch] = []
     for parsed in parse_arch_list(tokens):
         if isinstance(parsed, ArchKeyword):
@@ -281,22 +276,11 @@ def _validate(archs: Sequence[CudaArch], toolkit: Toolkit | None, cuda: str) -> 
     raise PlanError(f"{where} cannot compile arch {names}", hint=hint + " or drop it")
 
 
-def _rule(info: GenerationInfo, archs: Sequence[CudaArch], request: ArchRequest) -> OllamaRule:
-    if info.rule == "minimum":
-        assert info.default_min is not None
-        # G2/G3 take their minimum from -X ldflags, and the build sets it from the plan's lowest
-        # arch, so a GPU below it is skipped ("too old") instead of crashing the runner. G1's
-        # minimum is a C array: fixed unless the source is patched.
-        minimum = (archs[0].major, archs[0].minor) if info.min_ldflags else info.default_min
-        return OllamaRule(info=info, minimum=minimum)
-    hole = request.ref is not None and info.in_validation_hole(request.ref)
-    return OllamaRule(info=info, minimum=None, validation_hole=hole)
-
-
 def _stock_ptx_only_warnings(archs: Sequence[CudaArch], inventory: Inventory) -> list[str]:
-    """G5 ``--arch preset``: GPUs that the stock list reaches only through a ``-virtual`` entry
-    (cuda_v12's ``50-virtual``: the Tesla M10). G5 matches the exact cc, so Ollama *uses*
-    them - through driver-JIT PTX - which is rarely what someone building for this box wants."""
+    """``--arch preset`` under an exact-membership rule: GPUs that the stock list reaches only
+    through a ``-virtual`` entry (G5's cuda_v12 ``50-virtual``: the Tesla M10). Ollama matches
+    the exact cc, virtual entries included, so it *uses* them - through driver-JIT PTX - which
+    is rarely what someone building for this box wants."""
     warnings = []
     for arch in archs:
         if arch.sass or not arch.ptx:
@@ -315,11 +299,11 @@ def _stock_ptx_only_warnings(archs: Sequence[CudaArch], inventory: Inventory) ->
 
 def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit | None) -> ArchPlan:
     """Interpret the request against inventory, toolkit and generation; see module docstring."""
-    info = generation_info(request.generation)
+    generation = request.generation
     requested = _requested_version(request, toolkit)
-    base, entries = _base_entries(request, inventory, info, requested)
+    base, entries = _base_entries(request, inventory, generation, requested)
 
-    excludes = _parse_excludes(request.exclude_tokens)
+    excludes = parse_excludes(request.exclude_tokens)
     entries = [e for e in entries if not _excluded(e, excludes)]
     minimum = None
     if request.min_arch is not None:
@@ -334,7 +318,7 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
     cuda = requested if requested is not None else _auto_version(archs)
     _validate(archs, toolkit, cuda)
 
-    rule = _rule(info, archs, request)
+    rule = OllamaRule.of_build(generation, (archs[0].major, archs[0].minor), request.ref)
     notices: list[str] = []
     warnings: list[str] = []
     coverage = []
@@ -360,11 +344,9 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
             "(fixed upstream in f8f107181): an excluded GPU would still get layers and crash "
             "the runner unless the build applies the validation-fix patch"
         )
-    if base == PRESET and request.generation is Generation.G5:
+    if base == PRESET and generation.rule == "exact":
         warnings += _stock_ptx_only_warnings(archs, inventory)
-    if request.generation in (Generation.G1, Generation.G2) and any(
-        not (a.sass and a.ptx) for a in archs
-    ):
+    if generation.tree.arch_syntax == "make" and any(not (a.sass and a.ptx) for a in archs):
         warnings.append(
             "make-era Ollama (G1/G2) embeds SASS and PTX for every listed arch; "
             "-real/-virtual distinctions are lost"

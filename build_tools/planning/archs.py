@@ -19,6 +19,7 @@ from build_tools.errors import ConfigurationError
 __all__ = [
     "ArchKeyword",
     "CudaArch",
+    "PtxPolicy",
     "Suffix",
     "parse_arch_list",
     "parse_arch_number",
@@ -33,6 +34,19 @@ Suffix = Literal["", "a", "f"]
 ACCEPTED_FORMS = (
     "86, 8.6, sm_86, compute_86, 86-real, 86-virtual, 90a, 100f, or native/all/all-major"
 )
+
+
+class PtxPolicy(StrEnum):
+    """Where PTX (driver-JIT code) is embedded for plain arch entries.
+
+    ``highest`` (default): SASS for every arch, PTX only for the highest one. That keeps a
+    forward-compatible fallback for GPUs newer than the plan without doubling the library: PTX
+    is about 40% of the fatbin per arch (README, "Architecture plans").
+    """
+
+    NONE = "none"
+    HIGHEST = "highest"
+    ALL = "all"
 
 
 class ArchKeyword(StrEnum):

@@ -2,9 +2,9 @@
 
 CUDA's rule: SASS ``sm_XY`` runs on cc X.Z for Z >= Y (same major; ``a`` targets only on X.Y
 itself), PTX ``compute_XY`` is JIT-compiled for any cc >= X.Y. Ollama adds its own rule per
-generation (``generations.py``): a minimum cc (G1-G3) or exact membership of cc*10 in the
-compiled ``__CUDA_ARCH_LIST__`` (G4/G5). The same function serves ``plan``, ``inspect`` and
-``verify``.
+generation (its registry row; ``docs/generations.md#runtime-rules``): a minimum cc (G1-G3) or
+exact membership of cc*10 in the compiled ``__CUDA_ARCH_LIST__`` (G4/G5). The same function
+serves ``plan``, ``inspect`` and ``verify``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from build_tools.generations import GenerationInfo
+from build_tools.generations import Generation, OllamaVersion
 from build_tools.gpus.inventory import Gpu
 from build_tools.planning.archs import CudaArch
 
@@ -54,12 +54,45 @@ def cuda_verdict(gpu: Gpu, archs: Sequence[CudaArch]) -> CudaVerdict:
 class OllamaRule:
     """The runtime rule of the Ollama being built, with the minimum the build will set."""
 
-    info: GenerationInfo
+    generation: Generation
     minimum: tuple[int, int] | None  # for rule == "minimum": the cc below which GPUs are skipped
-    validation_hole: bool = False  # G4 refs whose discovery never validates CUDA GPUs
+    validation_hole: bool = False  # refs whose discovery never validates CUDA GPUs
+
+    @classmethod
+    def of_build(
+        cls, generation: Generation, lowest: tuple[int, int], ref: OllamaVersion | None
+    ) -> OllamaRule:
+        """The rule of a build of ``ref`` whose lowest planned arch is ``lowest``.
+
+        Where the minimum is a Go variable the build sets it from the plan's lowest arch, so a
+        GPU below it is skipped ("too old") instead of crashing the runner; elsewhere the
+        minimum is the generation's fixed one.
+        """
+        if generation.rule == "minimum":
+            minimum = lowest if generation.min_cc_at_link_time else generation.default_min
+            return cls(generation=generation, minimum=minimum)
+        hole = ref is not None and generation.in_validation_hole(ref)
+        return cls(generation=generation, minimum=None, validation_hole=hole)
+
+    @classmethod
+    def of_binary(
+        cls,
+        generation: Generation,
+        recorded_minimum: tuple[int, int] | None,
+        version: OllamaVersion | None,
+    ) -> OllamaRule:
+        """The rule of an installed binary: the minimum it records (``-X`` symbols), else the
+        generation's default."""
+        if generation.rule == "minimum":
+            minimum = generation.default_min
+            if generation.min_cc_at_link_time and recorded_minimum is not None:
+                minimum = recorded_minimum
+            return cls(generation=generation, minimum=minimum)
+        hole = version is not None and generation.in_validation_hole(version)
+        return cls(generation=generation, minimum=None, validation_hole=hole)
 
     def describe(self) -> str:
-        if self.info.rule == "minimum":
+        if self.generation.rule == "minimum":
             assert self.minimum is not None
             return f"uses GPUs with cc >= {self.minimum[0]}.{self.minimum[1]}"
         if self.validation_hole:
@@ -105,7 +138,7 @@ class GpuCoverage:
 
 
 def _ollama_decision(gpu: Gpu, archs: Sequence[CudaArch], rule: OllamaRule) -> tuple[bool, str]:
-    if rule.info.rule == "minimum":
+    if rule.generation.rule == "minimum":
         assert rule.minimum is not None
         if (gpu.cc_major, gpu.cc_minor) < rule.minimum:
             low = f"{rule.minimum[0]}.{rule.minimum[1]}"

@@ -1,39 +1,34 @@
-"""One recipe per Ollama build generation; differences that are data live in resources/."""
+"""One recipe per Ollama build generation; what differs as data lives in the generation registry.
+
+A registry row names its recipe as ``"module:Class"``; :func:`recipe_for` imports it on first
+use, so adding a generation needs no edit here.
+"""
 
 from __future__ import annotations
 
-from build_tools.errors import UnsupportedGenerationError
-from build_tools.generations import Generation
-from build_tools.recipes.base import Recipe, Step
-from build_tools.recipes.cmake_presets import CMakePresetRecipe
-from build_tools.recipes.superbuild import SuperbuildRecipe
-from build_tools.source.ollama_tree import (
-    TreeFacts,
-    UnknownLayoutError,
-    detect_generation,
-    read_tree,
-)
+import importlib
+from functools import cache
 
-__all__ = [
-    "Recipe",
-    "Step",
-    "TreeFacts",
-    "UnknownLayoutError",
-    "UnsupportedGenerationError",
-    "detect_generation",
-    "read_tree",
-    "recipe_for",
-]
+from build_tools.errors import UnsupportedGenerationError
+from build_tools.generations import Generation, registry
+from build_tools.recipes.base import Recipe, Step
+
+__all__ = ["Recipe", "Step", "recipe_for"]
+
+
+@cache
+def _load(path: str) -> Recipe:
+    module_name, _, attribute = path.partition(":")
+    recipe: Recipe = getattr(importlib.import_module(module_name), attribute)()
+    return recipe
 
 
 def recipe_for(generation: Generation) -> Recipe:
-    if generation in (Generation.G3, Generation.G4):
-        return CMakePresetRecipe()
-    if generation is Generation.G5:
-        return SuperbuildRecipe()
-    raise UnsupportedGenerationError(
-        f"building Ollama {generation.value} trees is not supported yet",
-        hint="this version builds G3 (v0.5.8 - v0.12.3), G4 (v0.12.4 - v0.25.0-rc0) and "
-        "G5 (v0.30.0 - v0.33.x); "
-        "use `plan` for the arch list",
-    )
+    """The recipe that builds ``generation``; exit 9 for a generation nobody can build yet."""
+    if generation.recipe is None:
+        buildable = ", ".join(g.label for g in registry().generations if g.recipe is not None)
+        raise UnsupportedGenerationError(
+            f"building Ollama {generation.label} trees is not supported yet",
+            hint=f"this version builds {buildable}; use `plan` for the arch list",
+        )
+    return _load(generation.recipe)

@@ -1,6 +1,6 @@
 """What a recipe produces: an ordered list of commands, as data.
 
-A recipe turns a frozen :class:`~build_tools.buildplan.BuildPlan` into :class:`Step` values;
+A recipe turns a frozen :class:`~build_tools.build_plan.BuildPlan` into :class:`Step` values;
 the executor runs them (or prints them under ``--dry-run``). Nothing in a recipe runs anything.
 """
 
@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from build_tools.settings.groups import PHASES, Phase
 
 if TYPE_CHECKING:
     from build_tools.build_plan import BuildPlan
 
 __all__ = ["GO_MODULE", "PHASES", "Phase", "Recipe", "Step", "go_build_step", "steps_until"]
-
-Phase = Literal["configure", "cpu", "cuda", "install", "go"]
-PHASES: tuple[Phase, ...] = ("configure", "cpu", "cuda", "install", "go")
 
 # Every generation's -X variables live under this module path.
 GO_MODULE = "github.com/ollama/ollama"
@@ -43,7 +42,11 @@ class Recipe(Protocol):
 
 
 def steps_until(steps: list[Step], last: Phase | None) -> list[Step]:
-    """The steps up to and including phase ``last`` (all of them when None)."""
+    """The steps up to and including phase ``last`` (all of them when None).
+
+    A recipe lists its steps in phase order; the pipeline runs them stage by stage."""
+    order = [PHASES.index(step.phase) for step in steps]
+    assert order == sorted(order), "a recipe's steps must come in phase order"
     if last is None:
         return steps
     limit = PHASES.index(last)

@@ -3,16 +3,18 @@
 Like Ollama's own release Dockerfile, the CPU and CUDA parts are configured in separate build
 directories from the ``CPU`` and ``CUDA <major>`` presets and installed into one staging prefix
 laid out as the official release (``bin/ollama``, ``lib/ollama/...``). Additions to the stock
-flow, each for a measured reason (build-facts.md):
+flow, each for a measured reason (``docs/build-notes.md#pitfalls``):
 
 * ``-DCMAKE_CUDA_ARCHITECTURES=<plan>``, never ``native`` (a CI machine has no GPU);
-* both ``CMAKE_CUDA_COMPILER`` and ``CUDAToolkit_ROOT`` (P1: Ollama calls find_package before
-  enable_language, so otherwise headers and libraries can come from another toolkit);
-* ``CMAKE_INSTALL_PREFIX`` at configure time (P6: install paths are baked then);
+* both ``CMAKE_CUDA_COMPILER`` and ``CUDAToolkit_ROOT`` (Ollama calls find_package before
+  enable_language, so otherwise headers and libraries can come from another toolkit:
+  ``docs/build-notes.md#naming-the-toolkit-to-cmake``);
+* ``CMAKE_INSTALL_PREFIX`` at configure time (install paths are baked then:
+  ``docs/build-notes.md#install-prefix-is-baked-at-configure-time``);
 * ``OLLAMA_RUNNER_DIR=cuda_v<major>`` where CMakeLists uses it but the preset does not set it;
 * no Vulkan backend unless asked (it re-exposes GPUs that CUDA excluded);
 * compiler launchers set explicitly (ggml's GGML_CCACHE switch is overridden by Ollama's root
-  CMakeLists, P11/§5).
+  CMakeLists: ``docs/build-notes.md#compiler-launchers-instead-of-ggml_ccache``).
 """
 
 from __future__ import annotations
@@ -164,11 +166,13 @@ class CMakePresetRecipe:
             f"{GO_MODULE}/server.mode": "release",
         }
         minimum = plan.arch_plan.rule.minimum
-        if plan.tree.go_min_cc_knobs and minimum is not None:
-            # G3: Ollama's only runtime check is this minimum. Set from the plan's lowest arch,
-            # a GPU below it is logged "too old" and skipped instead of crashing the runner.
-            variables[f"{GO_MODULE}/discover.CudaComputeMajorMin"] = str(minimum[0])
-            variables[f"{GO_MODULE}/discover.CudaComputeMinorMin"] = str(minimum[1])
+        knobs = plan.tree.generation.min_cc_go_variables
+        if plan.tree.go_min_cc_knobs and knobs is not None and minimum is not None:
+            # Where Ollama's only runtime check is a minimum, set it from the plan's lowest
+            # arch: a GPU below it is logged "too old" and skipped instead of crashing the
+            # runner (docs/generations.md#runtime-rules).
+            for variable, value in zip(knobs, minimum, strict=True):
+                variables[f"{GO_MODULE}/{variable}"] = str(value)
         return variables
 
     def ldflags(self, plan: BuildPlan) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 The root project only orchestrates: each backend is an ``ExternalProject`` that configures
 ``llama/server`` with a preset into ``<build>/llama-server-<backend>`` at *build* time and
-installs it into ``OLLAMA_PAYLOAD_INSTALL_PREFIX`` (ollama-generations.md §6). What this recipe
+installs it into ``OLLAMA_PAYLOAD_INSTALL_PREFIX`` (``docs/generations.md#g5``). What this recipe
 adds to the stock ``cmake -B build -DOLLAMA_LLAMA_BACKENDS=...`` flow, each for a reason:
 
 * ``CMAKE_CUDA_ARCHITECTURES=<plan>`` selects the ``llama_cuda_vNN_user_arch`` preset, which
@@ -12,7 +12,7 @@ adds to the stock ``cmake -B build -DOLLAMA_LLAMA_BACKENDS=...`` flow, each for 
   and the checked host compiler as ``CUDAHOSTCXX``/``NVCC_CCBIN``; ``CMAKE_GENERATOR=Ninja``
   because their configure command passes no ``-G``;
 * ``FETCHCONTENT_SOURCE_DIR_LLAMA_CPP`` = the tree prepared (and compat-patched) by
-  :mod:`build_tools.llama_cpp`; after the first step nothing may use the network: Go modules
+  :mod:`build_tools.source.llama_cpp`; after the first step nothing may use the network: Go modules
   are downloaded first, then Go runs with ``GOPROXY=off`` and git with ``GIT_ALLOW_PROTOCOL=file``
   so that a stray clone fails instead of silently downloading;
 * ``OLLAMA_PAYLOAD_INSTALL_PREFIX`` = the staging tree: the nested installs write
@@ -85,7 +85,6 @@ class SuperbuildRecipe:
             f"-DCMAKE_MAKE_PROGRAM={options.ninja}",
             "-DCMAKE_BUILD_TYPE=Release",
             f"-DOLLAMA_LLAMA_BACKENDS={';'.join(self._backends(plan))}",
-            "-DOLLAMA_MLX_BACKENDS=",
             f"-DCMAKE_CUDA_ARCHITECTURES={plan.arch_plan.cuda_architectures}",
             f"-DCUDAToolkit_ROOT={plan.toolkit.root}",
             f"-DOLLAMA_VERSION={plan.checkout.version}",
@@ -102,6 +101,9 @@ class SuperbuildRecipe:
         ]
         if not options.with_vulkan:
             defines.append("-DGGML_VULKAN=OFF")
+        # Backends that compile device code from their own arch list (MLX on CUDA reads
+        # MLX_CUDA_ARCHITECTURES) stay off: they would not follow the plan.
+        defines += [f"-D{b.switch}=" for b in plan.tree.generation.own_arch_backends]
         return defines
 
     def _binary_dir(self, plan: BuildPlan) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from build_tools.errors import CommandFailedError, SourceError
 from build_tools.runner import Runner
+from build_tools.source.git import git, status_lines
 from build_tools.source.stamp import changes_are_ours, forget_applied_patches
 
 __all__ = ["Checkout", "SourceError", "SourceSpec", "prepare_source", "source_slug"]
@@ -56,10 +57,6 @@ def source_slug(url: str) -> str:
     return f"{name or 'source'}-{digest}"
 
 
-def _git(runner: Runner, root: Path, *args: str, probe: bool = True, what: str = "git") -> str:
-    return runner.run(["git", "-C", str(root), *args], probe=probe, what=what).output.strip()
-
-
 def _describe(runner: Runner, root: Path, ref: str) -> str:
     result = runner.run(
         ["git", "-C", str(root), "describe", "--tags", "--exact-match", "HEAD"],
@@ -78,8 +75,8 @@ def _describe(runner: Runner, root: Path, ref: str) -> str:
 
 
 def _checkout_info(runner: Runner, root: Path, url: str, ref: str, in_place: bool) -> Checkout:
-    commit = _git(runner, root, "rev-parse", "HEAD")
-    time = int(_git(runner, root, "log", "-1", "--format=%ct", "HEAD"))
+    commit = git(runner, root, "rev-parse", "HEAD")
+    time = int(git(runner, root, "log", "-1", "--format=%ct", "HEAD"))
     return Checkout(
         root=root,
         url=url,
@@ -89,11 +86,6 @@ def _checkout_info(runner: Runner, root: Path, url: str, ref: str, in_place: boo
         describe=_describe(runner, root, ref),
         in_place=in_place,
     )
-
-
-def _local_changes(runner: Runner, root: Path) -> list[str]:
-    status = _git(runner, root, "status", "--porcelain", "--untracked-files=no")
-    return [line for line in status.splitlines() if line.strip()]
 
 
 def _fetch(runner: Runner, root: Path, url: str, ref: str) -> None:
@@ -154,7 +146,7 @@ def prepare_source(spec: SourceSpec, runner: Runner) -> Checkout:
         root.mkdir(parents=True, exist_ok=True)
         runner.run(["git", "init", "-q", str(root)], what="git init")
     else:
-        changes = _local_changes(runner, root)
+        changes = status_lines(runner, root)
         ours = bool(changes) and changes_are_ours(root, runner)  # only our patch series
         if changes and not spec.force and not ours:
             shown = "; ".join(changes[:5])

@@ -2,7 +2,7 @@
 
 Ollama's superbuild clones llama.cpp at *build* time and patches it with ``llama/compat``; its
 offline switch ``FETCHCONTENT_SOURCE_DIR_LLAMA_CPP`` uses a tree as-is and skips the patch
-(ollama-generations.md §6). So this module does what the superbuild would have done, before
+(``docs/generations.md#g5``). So this module does what the superbuild would have done, before
 the build starts:
 
 1. obtain the tag named by ``LLAMA_CPP_VERSION`` from ``--llama-cpp-source`` (git URL or
@@ -30,6 +30,7 @@ from build_tools.console import reporter
 from build_tools.errors import SourceError
 from build_tools.runner import Runner
 from build_tools.source.checkout import SourceSpec, prepare_source, source_slug
+from build_tools.source.git import changed_files, git_or_none
 from build_tools.source.ollama_tree import CompatPatch
 
 __all__ = [
@@ -93,39 +94,24 @@ def patched_paths(compat: CompatPatch) -> set[str]:
     return paths
 
 
-def _git_out(runner: Runner, root: Path, *args: str) -> str | None:
-    result = runner.run(["git", "-C", str(root), *args], probe=True, check=False)
-    return result.output.strip() if result.returncode == 0 else None
-
-
-def _changed_files(runner: Runner, root: Path) -> set[str]:
-    status = runner.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-        probe=True,
-        check=False,
-    )
-    # "XY path": the two status columns are significant, so the output is not stripped.
-    return {line[3:].strip() for line in status.output.splitlines() if line.strip()}
-
-
 def _reusable(runner: Runner, root: Path, tag: str, ours: set[str]) -> bool:
     """A cached checkout already at ``tag`` whose only changes are our patches: keep it as is,
     so file times do not change and the llama.cpp objects are not recompiled."""
     if not (root / ".git").exists():
         return False
-    head = _git_out(runner, root, "rev-parse", "HEAD")
-    tagged = _git_out(runner, root, "rev-parse", "-q", "--verify", f"refs/tags/{tag}^{{commit}}")
-    return head is not None and head == tagged and _changed_files(runner, root) <= ours
+    head = git_or_none(runner, root, "rev-parse", "HEAD")
+    tagged = git_or_none(runner, root, "rev-parse", "-q", "--verify", f"refs/tags/{tag}^{{commit}}")
+    return head is not None and head == tagged and changed_files(runner, root) <= ours
 
 
 def _is_repository_root(runner: Runner, path: Path) -> bool:
     """A usable git repository rooted at ``path``. A sdist may ship a submodule's ``.git``
     file pointing nowhere, and a plain tree may sit inside someone else's repository: both
     are plain directories."""
-    if _git_out(runner, path, "rev-parse", "--is-bare-repository") == "true":
-        git_dir = _git_out(runner, path, "rev-parse", "--absolute-git-dir")
+    if git_or_none(runner, path, "rev-parse", "--is-bare-repository") == "true":
+        git_dir = git_or_none(runner, path, "rev-parse", "--absolute-git-dir")
         return git_dir is not None and Path(git_dir).resolve() == path
-    top = _git_out(runner, path, "rev-parse", "--show-toplevel")
+    top = git_or_none(runner, path, "rev-parse", "--show-toplevel")
     return top is not None and Path(top).resolve() == path
 
 
@@ -153,7 +139,7 @@ def _from_git(spec: LlamaCppSpec, url: str, ours: set[str], runner: Runner) -> L
         if not _has_tag(runner, url, spec.tag):
             where = ""
             if Path(url).is_dir():
-                where = f" (its HEAD is {_git_out(runner, Path(url), 'describe', '--tags')})"
+                where = f" (its HEAD is {git_or_none(runner, Path(url), 'describe', '--tags')})"
             message = f"{url} has no tag {spec.tag}, the llama.cpp version this Ollama pins{where}"
             if not spec.accept_unverified:
                 raise SourceError(
@@ -164,13 +150,13 @@ def _from_git(spec: LlamaCppSpec, url: str, ours: set[str], runner: Runner) -> L
             reporter.warning(f"{message}; building its HEAD ({OVERRIDE_FLAG})")
             ref, note = "HEAD", f"source has no tag {spec.tag}; its HEAD was used"
         # Differences that are only our own patches may be discarded: they are re-applied.
-        force = spec.force or (root.exists() and _changed_files(runner, root) <= ours)
+        force = spec.force or (root.exists() and changed_files(runner, root) <= ours)
         prepare_source(
             SourceSpec(url=url, ref=ref, workdir=spec.workdir, force=force),
             runner,
         )
-    commit = _git_out(runner, root, "rev-parse", "HEAD")
-    describe = _git_out(runner, root, "describe", "--tags", "--always", "HEAD")
+    commit = git_or_none(runner, root, "rev-parse", "HEAD")
+    describe = git_or_none(runner, root, "describe", "--tags", "--always", "HEAD")
     return LlamaCppSource(
         root=root,
         source=url,

@@ -1,7 +1,10 @@
 """Facts read from an Ollama source tree: which generation it is and what its build files say.
 
-The generation is decided from files, never from the tag name (detection order from
-ollama-generations.md §0): a fork or a commit between tags is judged by what it contains.
+The generation is decided from files, never from the tag name: each registry row names the
+files that mark its trees, checked newest generation first (``docs/generations.md
+#recognising-a-tree``), so a fork or a commit between tags is judged by what it contains. What
+else is read - presets, the llama.cpp pin, the release's Go ldflags - is what the row says its
+trees have.
 """
 
 from __future__ import annotations
@@ -13,25 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.errors import UnknownLayoutError
-from build_tools.generations import Generation
+from build_tools.generations import Generation, registry
 from build_tools.programs import go_directive
 
-__all__ = ["CompatPatch", "TreeFacts", "UnknownLayoutError", "detect_generation", "read_tree"]
-
-
-# (generation, files that must all exist), checked in this order.
-DETECTION: tuple[tuple[Generation, tuple[str, ...]], ...] = (
-    (Generation.G5, ("llama/server/CMakeLists.txt", "LLAMA_CPP_VERSION")),
-    (Generation.G4, ("discover/runner.go", "CMakePresets.json")),
-    (Generation.G3, ("CMakePresets.json", "discover/gpu_info_cudart.c")),
-    (Generation.G2, ("make/Makefile.cuda_v12",)),
-    (Generation.G1, ("llama/make/Makefile.cuda_v12",)),
-)
+__all__ = [
+    "CompatPatch",
+    "TreeFacts",
+    "UnknownLayoutError",
+    "detect_generation",
+    "read_tree",
+]
 
 
 def detect_generation(root: Path) -> Generation:
-    for generation, files in DETECTION:
-        if all((root / f).is_file() for f in files):
+    for generation in registry().newest_first():
+        if all((root / f).is_file() for f in generation.tree.files):
             return generation
     raise UnknownLayoutError(
         f"{root} does not look like any known Ollama source layout",
@@ -66,21 +65,17 @@ class TreeFacts:
     presets: dict[str, dict[str, str]]  # configure preset -> resolved cacheVariables
     cmake_uses_runner_dir: bool  # CMakeLists installs into lib/ollama/${OLLAMA_RUNNER_DIR}
     go_required: tuple[int, int, int] | None
-    go_min_cc_knobs: bool  # discover.CudaComputeMajorMin/MinorMin exist (G2/G3)
+    go_min_cc_knobs: bool  # the generation's minimum-cc Go variables exist in discover/gpu.go
     validation_hole: bool  # ml/device.go validates only ROCm GPUs (G4 v0.12.10 .. v0.13.1-rc1)
-    # G5 only: the pinned llama.cpp tag, Ollama's compat patch set, the superbuild Go ldflags.
-    # For G5, ``presets`` holds llama/server/CMakePresets.json (the root has none).
+    # Trees that pin llama.cpp: the pinned tag and Ollama's compat patch set.
     llama_cpp_version: str | None = None
     compat_patch: CompatPatch | None = None
-    go_ldflags: str | None = None  # set(OLLAMA_GO_LDFLAGS ...) in cmake/local.cmake, unexpanded
+    go_ldflags: str | None = None  # the release's set(OLLAMA_GO_LDFLAGS ...), unexpanded
 
     def preset_for(self, cuda_major: int) -> str | None:
-        if self.generation is Generation.G5:
-            # A list on the command line selects the *_user_arch preset (local.cmake).
-            name = f"llama_cuda_v{cuda_major}_user_arch"
-        else:
-            name = f"CUDA {cuda_major}"
-        return name if name in self.presets else None
+        """The configure preset a build for this CUDA major selects, if the tree has it."""
+        name = self.generation.tree.cuda_preset_name(cuda_major)
+        return name if name is not None and name in self.presets else None
 
 
 def _resolve_presets(data: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -143,28 +138,30 @@ def _compat_patch(root: Path) -> CompatPatch | None:
     return CompatPatch(script=script, define=define, target=target)
 
 
-def _g5_facts(root: Path) -> dict[str, Any]:
-    local = root / "cmake" / "local.cmake"
-    ldflags = _GO_LDFLAGS.search(local.read_text(errors="replace")) if local.is_file() else None
+def _llama_cpp_facts(root: Path, pin: str) -> dict[str, Any]:
     return {
-        "llama_cpp_version": (root / "LLAMA_CPP_VERSION").read_text().strip(),
+        "llama_cpp_version": (root / pin).read_text().strip(),
         "compat_patch": _compat_patch(root),
-        "go_ldflags": None if ldflags is None else " ".join(ldflags[1].split()),
     }
+
+
+def _go_ldflags(root: Path, cmake_file: str) -> str | None:
+    path = root / cmake_file
+    match = _GO_LDFLAGS.search(path.read_text(errors="replace")) if path.is_file() else None
+    return None if match is None else " ".join(match[1].split())
 
 
 def read_tree(root: Path) -> TreeFacts:
     generation = detect_generation(root)
+    signature = generation.tree
     presets: dict[str, dict[str, str]] = {}
-    presets_file = root / "CMakePresets.json"
-    if generation is Generation.G5:
-        presets_file = root / "llama" / "server" / "CMakePresets.json"
-    if presets_file.is_file():
-        presets = _resolve_presets(json.loads(presets_file.read_text()))
+    if signature.presets_file is not None and (root / signature.presets_file).is_file():
+        presets = _resolve_presets(json.loads((root / signature.presets_file).read_text()))
     cmake_lists = root / "CMakeLists.txt"
     cmake_text = cmake_lists.read_text(errors="replace") if cmake_lists.is_file() else ""
     gpu_go = root / "discover" / "gpu.go"
     gpu_text = gpu_go.read_text(errors="replace") if gpu_go.is_file() else ""
+    knobs = generation.min_cc_go_variables
     go_mod = root / "go.mod"
     return TreeFacts(
         root=root,
@@ -172,7 +169,13 @@ def read_tree(root: Path) -> TreeFacts:
         presets=presets,
         cmake_uses_runner_dir="${OLLAMA_RUNNER_DIR}" in cmake_text,
         go_required=go_directive(go_mod) if go_mod.is_file() else None,
-        go_min_cc_knobs="CudaComputeMajorMin" in gpu_text and "CudaComputeMinorMin" in gpu_text,
-        validation_hole=_has_validation_hole(root),
-        **(_g5_facts(root) if generation is Generation.G5 else {}),
+        go_min_cc_knobs=knobs is not None
+        and all(name.rsplit(".", 1)[-1] in gpu_text for name in knobs),
+        validation_hole=generation.validation_hole is not None and _has_validation_hole(root),
+        go_ldflags=_go_ldflags(root, signature.go_ldflags) if signature.go_ldflags else None,
+        **(
+            {}
+            if signature.llama_cpp_pin is None
+            else _llama_cpp_facts(root, signature.llama_cpp_pin)
+        ),
     )

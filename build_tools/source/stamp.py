@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.console import reporter
+from build_tools.files import sha256_file
 from build_tools.runner import Runner
+from build_tools.source.git import git, status_lines
 
 __all__ = [
     "STAMP_NAME",
@@ -40,22 +42,18 @@ class Stamp:
     patches: list[dict[str, Any]]
 
 
-def _git(root: Path, runner: Runner, *args: str) -> str:
-    return runner.run(["git", "-C", str(root), *args], probe=True, what=f"git {args[0]}").output
-
-
 def _stamp_path(root: Path, runner: Runner) -> Path:
     # `.git` may be a file (worktrees, submodules); ask git where the directory really is.
-    return Path(_git(root, runner, "rev-parse", "--absolute-git-dir").strip()) / STAMP_NAME
+    return Path(git(runner, root, "rev-parse", "--absolute-git-dir")) / STAMP_NAME
 
 
 def _diff_sha256(root: Path, runner: Runner) -> str:
-    diff = _git(root, runner, "diff", "--no-color", "--no-ext-diff", "--binary", "HEAD")
+    diff = git(runner, root, "diff", "--no-color", "--no-ext-diff", "--binary", "HEAD", strip=False)
     return hashlib.sha256(diff.encode()).hexdigest()
 
 
 def _file_sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return sha256_file(path) if path.is_file() else None
 
 
 def read_stamp(root: Path, runner: Runner) -> Stamp | None:
@@ -79,7 +77,7 @@ def changes_are_ours(root: Path, runner: Runner) -> bool:
     stamp = read_stamp(root, runner)
     if stamp is None:
         return False
-    if _git(root, runner, "rev-parse", "HEAD").strip() != stamp.head:
+    if git(runner, root, "rev-parse", "HEAD") != stamp.head:
         return False
     if any(_file_sha256(root / path) != sha for path, sha in stamp.created.items()):
         return False
@@ -88,10 +86,10 @@ def changes_are_ours(root: Path, runner: Runner) -> bool:
 
 def tree_is_clean_or_ours(root: Path, runner: Runner) -> bool:
     """Before applying: may the result be stamped as ours? Not if the user changed anything."""
-    status = _git(root, runner, "status", "--porcelain", "--untracked-files=no")
+    changed = status_lines(runner, root)
     stamp = read_stamp(root, runner)
     leftovers = stamp is not None and any((root / p).exists() for p in stamp.created)
-    if not status.strip() and not leftovers:
+    if not changed and not leftovers:
         return True
     return changes_are_ours(root, runner)
 
@@ -125,7 +123,7 @@ def write_stamp(
             all_created[relative] = sha
     data = {
         "format": FORMAT,
-        "head": _git(root, runner, "rev-parse", "HEAD").strip(),
+        "head": git(runner, root, "rev-parse", "HEAD"),
         "diff_sha256": _diff_sha256(root, runner),
         "created": {p: s for p, s in sorted(all_created.items()) if (root / p).is_file()},
         "patches": [*kept, *(dict(p) for p in patches)],

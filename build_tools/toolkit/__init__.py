@@ -8,21 +8,44 @@ layout CMake's CUDA language and ``find_package(CUDAToolkit)`` expect; hand CMak
 
 from __future__ import annotations
 
-from build_tools.toolkit.cache import InstalledToolkit, ToolkitCache
-from build_tools.toolkit.hostcc import HostCompiler, check_host_compiler
-from build_tools.toolkit.install import install_toolkit, list_installed, remove_toolkits
-from build_tools.toolkit.model import Provider, Toolkit
-from build_tools.toolkit.request import (
-    INSTALLABLE_VERSIONS,
-    PROVIDERS,
-    ToolkitRequest,
-    add_toolkit_arguments,
-    default_provider,
-    normalize_cuda_version,
-    resolve_toolkit,
-    toolkit_request_from_args,
-)
-from build_tools.toolkit.selftest import elf_needed
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from build_tools.toolkit.cache import InstalledToolkit, ToolkitCache
+    from build_tools.toolkit.hostcc import HostCompiler, check_host_compiler
+    from build_tools.toolkit.install import install_toolkit, list_installed, remove_toolkits
+    from build_tools.toolkit.model import Provider, Toolkit
+    from build_tools.toolkit.pins import INSTALLABLE_VERSIONS
+    from build_tools.toolkit.request import (
+        PROVIDERS,
+        ToolkitRequest,
+        default_provider,
+        normalize_cuda_version,
+        resolve_toolkit,
+    )
+    from build_tools.toolkit.selftest import elf_needed
+
+# Where each name lives: a module is imported only when one of its names is used, so planning
+# (which needs the pinned versions) does not load the installers.
+_HOME = {
+    "InstalledToolkit": "cache",
+    "ToolkitCache": "cache",
+    "HostCompiler": "hostcc",
+    "check_host_compiler": "hostcc",
+    "install_toolkit": "install",
+    "list_installed": "install",
+    "remove_toolkits": "install",
+    "Provider": "model",
+    "Toolkit": "model",
+    "INSTALLABLE_VERSIONS": "pins",
+    "PROVIDERS": "request",
+    "ToolkitRequest": "request",
+    "default_provider": "request",
+    "normalize_cuda_version": "request",
+    "resolve_toolkit": "request",
+    "elf_needed": "selftest",
+}
 
 __all__ = [
     "INSTALLABLE_VERSIONS",
@@ -33,7 +56,6 @@ __all__ = [
     "Toolkit",
     "ToolkitCache",
     "ToolkitRequest",
-    "add_toolkit_arguments",
     "check_host_compiler",
     "default_provider",
     "elf_needed",
@@ -42,5 +64,10 @@ __all__ = [
     "normalize_cuda_version",
     "remove_toolkits",
     "resolve_toolkit",
-    "toolkit_request_from_args",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

@@ -21,32 +21,13 @@ from build_tools.toolkit.apt import DEFAULT_KEYRING, PrivateApt, find_debian_mir
 from build_tools.toolkit.debfile import extract_members
 from build_tools.toolkit.layout import move_into
 from build_tools.toolkit.model import Provider
-from build_tools.toolkit.spec import ToolkitSpec, arch_tuple
+from build_tools.toolkit.pins import DEBIAN_SPECS
+from build_tools.toolkit.spec import ToolkitSpec
 from build_tools.toolkit.wheels import extract_wheel, pip_download
 
 __all__ = ["SPECS", "DebianSource", "deb_filename"]
 
-_V = "12.4.1-2"
-SPECS: dict[str, ToolkitSpec] = {
-    "12.4": ToolkitSpec(
-        version="12.4",
-        provider="debian",
-        nvcc_version="12.4.131",
-        packages=(
-            f"nvidia-cuda-toolkit=12.4.131~{_V}",
-            f"nvidia-cuda-dev=12.4.127~{_V}",
-            f"libcudart12=12.4.127~{_V}",
-            f"libcublas12=12.4.5.8~{_V}",
-            f"libcublaslt12=12.4.5.8~{_V}",
-            f"libnvvm4=12.4.131~{_V}",
-            "nvidia-cuda-cccl-cu12==12.4.127.post1",  # note .post1: plain ==12.4.127 matches none
-        ),
-        cccl_subdir=None,
-        expected_sass_archs=arch_tuple("50 52 53 60 61 62 70 72 75 80 86 87 89 90"),
-        expected_ptx_archs=arch_tuple("50 52 53 60 61 62 70 72 75 80 86 87 89 90"),
-        has_cuobjdump=True,
-    ),
-}
+SPECS = DEBIAN_SPECS
 
 _MULTIARCH = "usr/lib/x86_64-linux-gnu"
 _TOOLKIT = "usr/lib/nvidia-cuda-toolkit"
@@ -98,9 +79,6 @@ def _split(spec: ToolkitSpec) -> tuple[list[str], list[str]]:
 
 class DebianSource:
     name: Provider = "debian"
-
-    def versions(self) -> tuple[str, ...]:
-        return tuple(SPECS)
 
     def spec_for(self, version: str, *, downloads: Path, runner: Runner) -> ToolkitSpec:
         del downloads, runner  # the interface passes them for pypi's cu12 explanation

@@ -15,29 +15,13 @@ from build_tools.errors import CommandFailedError, ToolkitError
 from build_tools.runner import Runner
 from build_tools.toolkit.layout import move_into
 from build_tools.toolkit.model import Provider
-from build_tools.toolkit.spec import ToolkitSpec, arch_tuple
+from build_tools.toolkit.pins import PYPI_SPECS
+from build_tools.toolkit.spec import ToolkitSpec
 from build_tools.toolkit.wheels import extract_wheel, pip_download, wheel_members
 
 __all__ = ["COMPILER_PARTS", "SPECS", "PypiSource", "missing_compiler_parts"]
 
-SPECS: dict[str, ToolkitSpec] = {
-    "13.0": ToolkitSpec(
-        version="13.0",
-        provider="pypi",
-        nvcc_version="13.0.88",
-        packages=(
-            "nvidia-cuda-nvcc==13.0.88",
-            "nvidia-cuda-crt==13.0.88",
-            "nvidia-nvvm==13.0.88",
-            "nvidia-cuda-runtime==13.0.88",
-            "nvidia-cuda-cccl==13.0.85",
-            "nvidia-cublas==13.0.2.14",
-        ),
-        cccl_subdir="cccl",
-        expected_sass_archs=arch_tuple("75 80 86 87 88 89 90 100 103 110 120 121"),
-        expected_ptx_archs=arch_tuple("75 80 86 87 88 89 90 100 103 110 120 121"),
-    ),
-}
+SPECS = PYPI_SPECS
 
 # What a wheel set must contain to be a compiler, as paths below the wheel's package directory.
 COMPILER_PARTS = ("bin/nvcc", "bin/cudafe++", "bin/fatbinary", "bin/nvlink", "nvvm/bin/cicc")
@@ -89,9 +73,6 @@ def _explain_cu12(version: str, downloads: Path, runner: Runner) -> ToolkitError
 
 class PypiSource:
     name: Provider = "pypi"
-
-    def versions(self) -> tuple[str, ...]:
-        return tuple(SPECS)
 
     def spec_for(self, version: str, *, downloads: Path, runner: Runner) -> ToolkitSpec:
         spec = SPECS.get(version)

@@ -43,10 +43,6 @@ class ToolkitSource(Protocol):
 
     name: Provider
 
-    def versions(self) -> tuple[str, ...]:
-        """The ``major.minor`` versions this provider can install."""
-        ...
-
     def spec_for(self, version: str, *, downloads: Path, runner: Runner) -> ToolkitSpec:
         """The pinned spec for ``version``; raises ToolkitError with a fix when there is none."""
         ...

@@ -19,8 +19,9 @@ What each generation prints (format strings read from the upstream tags):
 * G5 skip: ``msg="skipping CUDA device — compute capability not in compiled architectures"
   device="Tesla M10" cc=500 archs=[860]`` (discover/llama_server.go).
 
-The parser recognises all formats at once: a log is what it is, whatever generation was
-expected.
+The skip messages come from the generation registry (``[GN.runtime] skip_log``); each message
+format has one reader here. The parser recognises all formats at once: a log is what it is,
+whatever generation was expected.
 """
 
 from __future__ import annotations
@@ -28,18 +29,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import Any
+
+from build_tools.generations import SkipLog, SkipLogFormat, registry
 
 __all__ = ["InferenceDevice", "LogFindings", "SkippedDevice", "parse_log", "slog_fields"]
 
-SkipKind = Literal["too_old", "init_failed", "arch_not_compiled"]
-
 # key=value with a Go-quoted or bare value. Keys may contain dots (slog groups: layers.offload).
 _FIELD = re.compile(r'(?:^|\s)([\w.]+)=("(?:[^"\\]|\\.)*"|\S*)')
-_TOO_OLD = re.compile(r"\[(\d+)\] CUDA GPU is too old\. Compute Capability detected: (\d+)\.(\d+)")
-_G5_SKIP = "skipping CUDA device"
-_G4_SKIP = "filtering device which didn't fully initialize"
-_G4_VERIFY = "verifying if device is supported"
 _LISTENING = re.compile(r"Listening on (\S+) \(version ([^)]+)\)")
 _LOADED_BACKEND = re.compile(r"load_backend: loaded (\S+) backend from (\S+)")
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")  # llama.cpp / Go engine
@@ -122,7 +120,7 @@ class InferenceDevice:
 class SkippedDevice:
     """A GPU that this Ollama saw and left out, with the reason it logged."""
 
-    kind: SkipKind
+    kind: SkipLogFormat
     reason: str
     id: str | None = None  # UUID (G4)
     index: int | None = None  # CUDA device index (G1-G3)
@@ -182,7 +180,9 @@ def _device(fields: dict[str, str], line: str) -> InferenceDevice:
     )
 
 
-def _g4_skip(fields: dict[str, str], line: str, probed: dict[str, dict[str, str]]) -> SkippedDevice:
+def _init_failed(
+    fields: dict[str, str], line: str, probed: dict[str, dict[str, str]]
+) -> SkippedDevice:
     uuid = fields.get("id")
     probe = probed.get(uuid or "", {})
     libdir = fields.get("libdir", "")
@@ -198,7 +198,7 @@ def _g4_skip(fields: dict[str, str], line: str, probed: dict[str, dict[str, str]
     )
 
 
-def _g5_skip(fields: dict[str, str], line: str) -> SkippedDevice:
+def _arch_not_compiled(fields: dict[str, str], line: str) -> SkippedDevice:
     cc = _cc_from_arch(fields.get("cc", ""))
     archs = fields.get("archs", "").strip("[]").replace(" ", ",")
     return SkippedDevice(
@@ -222,8 +222,37 @@ def _too_old(match: re.Match[str], line: str) -> SkippedDevice:
     )
 
 
-def parse_log(lines: Iterable[str]) -> LogFindings:
-    """Collect the device decisions and the evidence of a run from a server log."""
+@cache
+def _too_old_pattern(message: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"\[(\d+)\] {re.escape(message)}\. Compute Capability detected: (\d+)\.(\d+)"
+    )
+
+
+def _skip(
+    skip_logs: tuple[SkipLog, ...],
+    msg: str,
+    fields: dict[str, str],
+    line: str,
+    probed: dict[str, dict[str, str]],
+) -> SkippedDevice | None:
+    for skip in skip_logs:
+        if skip.format == "init_failed" and msg == skip.message:
+            return _init_failed(fields, line, probed)
+        if skip.format == "arch_not_compiled" and msg.startswith(skip.message):
+            return _arch_not_compiled(fields, line)
+        if skip.format == "too_old" and (match := _too_old_pattern(skip.message).search(line)):
+            return _too_old(match, line)
+    return None
+
+
+def parse_log(lines: Iterable[str], skip_logs: tuple[SkipLog, ...] | None = None) -> LogFindings:
+    """Collect the device decisions and the evidence of a run from a server log.
+
+    ``skip_logs``: the messages that say a GPU was left out (default: every generation's)."""
+    if skip_logs is None:
+        skip_logs = tuple(dict.fromkeys(s for g in registry().generations for s in g.skip_logs))
+    probes = {s.probe_message for s in skip_logs if s.probe_message is not None}
     devices: dict[tuple[str, str], InferenceDevice] = {}
     skipped: list[SkippedDevice] = []
     probed: dict[str, dict[str, str]] = {}  # G4: UUID -> "verifying if device is supported"
@@ -240,14 +269,10 @@ def parse_log(lines: Iterable[str]) -> LogFindings:
             devices.setdefault(
                 (fields.get("library", ""), fields.get("id", "")), _device(fields, line)
             )
-        elif msg == _G4_VERIFY:
+        elif msg in probes:  # the line before a skip that names the GPU and its cc
             probed[fields.get("id", "")] = fields
-        elif msg == _G4_SKIP:
-            skipped.append(_g4_skip(fields, line, probed))
-        elif msg.startswith(_G5_SKIP):
-            skipped.append(_g5_skip(fields, line))
-        elif match := _TOO_OLD.search(line):
-            skipped.append(_too_old(match, line))
+        elif (skip := _skip(skip_logs, msg, fields, line, probed)) is not None:
+            skipped.append(skip)
         if match := _LISTENING.search(line):
             version = match[2]
         if match := _LOADED_BACKEND.search(line):

@@ -150,7 +150,7 @@ def _dry_run_report(install_dir: Path, expectation: Expectation) -> VerifyReport
     )
     return VerifyReport(
         install=str(install_dir),
-        generation=expectation.generation.value if expectation.generation else None,
+        generation=expectation.generation.name if expectation.generation else None,
         ollama_version=None,
         steps=(),
         completion=None,
@@ -197,7 +197,7 @@ def run_verification(
         shutil.rmtree(workdir, ignore_errors=True)
     return VerifyReport(
         install=str(install_dir),
-        generation=expectation.generation.value if expectation.generation else None,
+        generation=expectation.generation.name if expectation.generation else None,
         ollama_version=version,
         steps=tuple(run.steps),
         completion=None if run.completion is None else run.completion.text,
@@ -232,7 +232,7 @@ def verify_install(
     """``build --verify``: check a freshly built install against the plan it was built from."""
     expectation = Expectation(
         coverage=arch_plan.coverage,
-        generation=arch_plan.rule.info.generation,
+        generation=arch_plan.rule.generation,
         source="the build plan",
     )
     local = local if local is not None else _local_inventory(arch_plan.inventory, runner)

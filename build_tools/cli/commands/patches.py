@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
-from build_tools.cli.commands.common import checkout_from_args, print_json
+from build_tools.cli.output import print_json
+from build_tools.cli.spec import Context
 from build_tools.console import Row, reporter
 from build_tools.errors import PatchError
 from build_tools.generations import Generation, OllamaVersion, generation_for_version
@@ -15,7 +14,6 @@ from build_tools.patching import (
     PatchState,
     Selection,
     Series,
-    add_patch_arguments,
     applicability,
     check_patches,
     load_all_series,
@@ -23,28 +21,11 @@ from build_tools.patching import (
     select_series,
 )
 from build_tools.paths import default_cache_dir
-from build_tools.recipes import read_tree
-from build_tools.runner import Runner
-from build_tools.source.checkout import DEFAULT_REF, DEFAULT_SOURCE
+from build_tools.pipeline.inputs import checkout_of
+from build_tools.settings.commands import PatchesCheckSettings, PatchesListSettings
+from build_tools.source.ollama_tree import read_tree
 
-__all__ = ["register"]
-
-DESCRIPTION = """\
-Patch series are small changes to the Ollama source that build flags cannot make: a default
-series is applied automatically to the releases it was written for, an opt-in one only with
-`build --patch NAME`. Every patch is checked before it is applied, already applied ones are
-skipped, and a patch that does not apply leaves the tree exactly as it was."""
-
-EPILOG = """\
-examples:
-  python -m build_tools patches list
-  python -m build_tools patches list --ref v0.13.0          # what a build of v0.13.0 gets
-  python -m build_tools patches check --ref v0.13.0
-  python -m build_tools patches check --source-dir ~/src/ollama --patch gpu-reservation
-  python -m build_tools patches check --ref v0.24.0 --all --json
-
-`check` never changes the tree: it applies the series to a scratch copy of the files they touch
-(templates rendered with placeholder values; a build renders them with its plan)."""
+__all__ = ["run_check", "run_list"]
 
 
 def _status(series: Series, generation: Generation | None, version: OllamaVersion | None) -> str:
@@ -55,13 +36,12 @@ def _status(series: Series, generation: Generation | None, version: OllamaVersio
     return "default (automatic)" if series.default else f"opt-in (--patch {series.name})"
 
 
-def run_list(args: argparse.Namespace, runner: Runner) -> int:
-    del runner
-    version = OllamaVersion.parse(args.ref) if args.ref else None
+def run_list(settings: PatchesListSettings, context: Context) -> int:
+    version = OllamaVersion.parse(settings.ref) if settings.ref else None
     generation = generation_for_version(version) if version is not None else None
     rows: list[dict[str, Any]] = []
     for series in load_all_series():
-        gens = "/".join(g.value for g in series.generations)
+        gens = "/".join(series.generations)
         reason = (
             applicability(series, generation, version).reason
             if version is not None
@@ -74,11 +54,11 @@ def run_list(args: argparse.Namespace, runner: Runner) -> int:
                 "reason": reason,
             }
         )
-    if args.json:
+    if context.json:
         print_json(
             {
                 "ref": None if version is None else str(version),
-                "generation": None if generation is None else generation.value,
+                "generation": None if generation is None else generation.name,
                 "series": rows,
             }
         )
@@ -93,26 +73,28 @@ def run_list(args: argparse.Namespace, runner: Runner) -> int:
 
 
 def _selection(
-    args: argparse.Namespace, generation: Generation, version: OllamaVersion | None
+    settings: PatchesCheckSettings, generation: Generation, version: OllamaVersion | None
 ) -> list[Selection]:
     available = load_all_series()
-    chosen = select_series(available, generation, version, args.patch, args.no_patch)
-    if not args.all:
+    wanted, refused = settings.patches.patch, settings.patches.no_patch
+    chosen = select_series(available, generation, version, wanted, refused)
+    if not settings.all:
         return chosen
     names = {s.series.name for s in chosen}
     for series in available:
         fit = applicability(series, generation, version)
-        if series.name not in names and series.name not in args.no_patch and fit.applies:
+        if series.name not in names and series.name not in refused and fit.applies:
             chosen.append(Selection(series=series, reason=f"--all: {fit.reason}"))
     return sorted(chosen, key=lambda s: s.series.name)
 
 
-def run_check(args: argparse.Namespace, runner: Runner) -> int:
-    workdir = (args.workdir or default_cache_dir() / "work").resolve()
-    checkout = checkout_from_args(args, workdir, runner)
+def run_check(settings: PatchesCheckSettings, context: Context) -> int:
+    runner = context.runner
+    workdir = (settings.workdir.workdir or default_cache_dir(context.environ) / "work").resolve()
+    checkout = checkout_of(settings.source, workdir, runner)
     tree = read_tree(checkout.root)
     version = OllamaVersion.from_describe(checkout.describe)
-    selection = _selection(args, tree.generation, version)
+    selection = _selection(settings, tree.generation, version)
     results: list[dict[str, Any]] = []
     conflicts = []
     for chosen in selection:
@@ -135,7 +117,7 @@ def run_check(args: argparse.Namespace, runner: Runner) -> int:
                 }
             )
     where = f"{checkout.root} ({checkout.describe}, {tree.generation})"
-    if args.json:
+    if context.json:
         print_json({"tree": str(checkout.root), "describe": checkout.describe, "patches": results})
     elif not results:
         reporter.info(f"no patch series apply to {where}")
@@ -170,51 +152,3 @@ def _detail(row: dict[str, Any]) -> str:
     if row["detail"] is None:
         return str(row["why"])
     return " ".join(str(row[k]) for k in ("file", "hunk", "detail") if row[k])
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "patches",
-        help="list the patch series, or check them against an Ollama tree without changing it",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    actions = parser.add_subparsers(dest="patches_command", metavar="ACTION", required=True)
-
-    listing = actions.add_parser("list", help="the series, and which apply to a release")
-    listing.add_argument("--ref", metavar="TAG", help="show what a build of this release gets")
-    listing.add_argument("--json", action="store_true", help="print JSON on stdout")
-    listing.set_defaults(func=run_list)
-
-    check = actions.add_parser(
-        "check",
-        help="dry run: would each selected patch apply, is it already applied, or where does "
-        "it conflict (file, hunk)",
-    )
-    check.add_argument(
-        "--source",
-        default=DEFAULT_SOURCE,
-        metavar="URL|PATH",
-        help=f"git URL or local repository (default: {DEFAULT_SOURCE})",
-    )
-    check.add_argument(
-        "--ref", default=DEFAULT_REF, help=f"tag, branch or commit (default: {DEFAULT_REF})"
-    )
-    check.add_argument(
-        "--source-dir", type=Path, metavar="DIR", help="check this existing checkout in place"
-    )
-    check.add_argument(
-        "--workdir", type=Path, help="where the cached checkout lives (default: <cache>/work)"
-    )
-    check.add_argument(
-        "--force", action="store_true", help="discard local changes in the cached checkout"
-    )
-    add_patch_arguments(check)
-    check.add_argument(
-        "--all",
-        action="store_true",
-        help="check every series declared for this release, opt-in ones included",
-    )
-    check.add_argument("--json", action="store_true", help="print JSON on stdout")
-    check.set_defaults(func=run_check)

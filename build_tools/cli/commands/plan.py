@@ -1,47 +1,30 @@
-"""``plan``: turn the GPU inventory and arch options into a validated CUDA architecture plan."""
+"""``plan``: the inventory and arch options to a validated CUDA architecture plan."""
 
 from __future__ import annotations
 
-import argparse
-import os
-
-from build_tools.cli.commands.common import (
-    add_plan_arguments,
-    arch_request_from_args,
-    inventory_from_args,
-    print_json,
-)
+from build_tools.cli.output import print_json
+from build_tools.cli.spec import Context
 from build_tools.console import Row, reporter
+from build_tools.pipeline.inputs import arch_request, gather_inventory, target_of, toolkit_request
 from build_tools.planning.arch_plan import ArchPlan, make_arch_plan
 from build_tools.runner import Runner
-from build_tools.settings import add_profile_arguments
-from build_tools.toolkit import add_toolkit_arguments, resolve_toolkit, toolkit_request_from_args
+from build_tools.settings.commands import PlanSettings
+from build_tools.toolkit import resolve_toolkit
 
-__all__ = ["compute_plan", "register", "show_plan"]
-
-EPILOG = """\
-examples:
-  python -m build_tools plan --exclude-arch 50            # local GPUs minus the Tesla M10
-  python -m build_tools plan --inventory box.json --exclude-arch 50 --json
-  python -m build_tools plan --arch preset --exclude-arch 50,52 --cuda 12.4
-  python -m build_tools plan --arch 75,86 --ptx none --ref v0.6.8
-
-The plan is checked against the CUDA toolkit that will build (its nvcc lists when found, else
-a built-in table) and against the target Ollama's runtime rule: G1-G3 use every GPU above a
-minimum compute capability, G4/G5 only GPUs whose exact cc is compiled in.
-"""
+__all__ = ["compute_plan", "run", "show_plan"]
 
 
-def compute_plan(args: argparse.Namespace, runner: Runner) -> ArchPlan:
+def compute_plan(settings: PlanSettings, runner: Runner) -> ArchPlan:
     """Gather the impure inputs (inventory, toolkit), then call the pure planner."""
-    inventory = inventory_from_args(args, runner)
-    toolkit_request = toolkit_request_from_args(args, os.environ)
-    request = arch_request_from_args(args, toolkit_request.cuda_version)
-    if toolkit_request.cuda_version is not None:
+    inventory = gather_inventory(settings.inventory, runner)
+    requested = toolkit_request(settings.toolkit)
+    generation, ref = target_of(settings.target)
+    request = arch_request(settings.arch, requested.cuda_version, generation=generation, ref=ref)
+    if requested.cuda_version is not None:
         # Check against the built-in table first: an impossible plan must fail in one line
         # before a toolkit download, not after it.
         make_arch_plan(request, inventory, None)
-    toolkit = resolve_toolkit(toolkit_request, runner, install=True)
+    toolkit = resolve_toolkit(requested, runner, install=True)
     return make_arch_plan(request, inventory, toolkit)
 
 
@@ -72,9 +55,8 @@ def show_plan(plan: ArchPlan) -> None:
             )
             for c in plan.coverage
         ]
-        gen = plan.rule.info.generation.value
         reporter.table(
-            f"Coverage under Ollama {gen} ({plan.rule.describe()})",
+            f"Coverage under Ollama {plan.rule.generation.name} ({plan.rule.describe()})",
             ["#", "GPU", "cc", "CUDA", "Ollama", "why"],
             rows,
         )
@@ -82,27 +64,10 @@ def show_plan(plan: ArchPlan) -> None:
         reporter.warning(warning)
 
 
-def run(args: argparse.Namespace, runner: Runner) -> int:
-    plan = compute_plan(args, runner)
-    if args.json:
+def run(settings: PlanSettings, context: Context) -> int:
+    plan = compute_plan(settings, context.runner)
+    if context.json:
         print_json(plan.to_json())
     else:
         show_plan(plan)
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "plan",
-        help="compute and validate the CUDA architecture list, with per-GPU coverage",
-        description="Compute CMAKE_CUDA_ARCHITECTURES from the GPU inventory (or --arch), "
-        "apply exclusions and the PTX policy, validate against the CUDA toolkit, and report "
-        "which GPUs the target Ollama generation will use.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_plan_arguments(parser)
-    add_toolkit_arguments(parser)
-    add_profile_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the plan as JSON on stdout")
-    parser.set_defaults(func=run)

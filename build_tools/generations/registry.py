@@ -1,0 +1,103 @@
+"""The registry of Ollama build generations: rows of ``registry.toml`` plus lookups.
+
+The active registry is the shipped file. :func:`use_registry` swaps it for the duration of a
+``with`` block, so a test (or a maintainer trying out the next Ollama generation) can add a row
+and a recipe without editing any other module.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from build_tools.errors import ConfigurationError
+
+from .model import Generation, parse_generation
+from .version import OllamaVersion
+
+__all__ = ["Registry", "registry", "use_registry"]
+
+
+@dataclass(frozen=True)
+class Registry:
+    generations: tuple[Generation, ...]  # oldest first (by first tag)
+
+    @classmethod
+    def from_toml(cls, text: str) -> Registry:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigurationError(f"generation registry is not valid TOML: {error}") from None
+        return cls.of(parse_generation(name, row) for name, row in data.items())
+
+    @classmethod
+    def of(cls, rows: Iterator[Generation] | Sequence[Generation]) -> Registry:
+        ordered = tuple(sorted(rows, key=lambda g: g.first_tag))
+        names = [g.name for g in ordered]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigurationError(f"generation registry: '{duplicates[0]}' is defined twice")
+        return cls(ordered)
+
+    def with_rows(self, text: str) -> Registry:
+        """This registry plus the rows of ``text`` (TOML); a row replaces one of its name."""
+        added = Registry.from_toml(text).generations
+        kept = [g for g in self.generations if g.name not in {a.name for a in added}]
+        return Registry.of([*kept, *added])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.generations)
+
+    def newest(self) -> Generation:
+        return self.generations[-1]
+
+    def newest_first(self) -> tuple[Generation, ...]:
+        return self.generations[::-1]
+
+    def get(self, name: str) -> Generation:
+        """The generation called ``name`` (case and spaces ignored), for user input too."""
+        wanted = name.strip().upper()
+        for generation in self.generations:
+            if generation.name == wanted:
+                return generation
+        raise ConfigurationError(
+            f"unknown Ollama generation '{name}'", hint=f"use one of {', '.join(self.names)}"
+        )
+
+    def for_version(self, version: OllamaVersion) -> Generation:
+        """The generation whose tag range holds ``version`` (the newest one that started at or
+        before it: a tag between two ranges belongs to the older generation's successor)."""
+        match = self.generations[0]
+        for generation in self.generations:
+            if generation.first_tag <= version:
+                match = generation
+        return match
+
+
+@cache
+def _shipped() -> Registry:
+    text = resources.files("build_tools.generations").joinpath("registry.toml").read_text()
+    return Registry.from_toml(text)
+
+
+_override: list[Registry] = []
+
+
+def registry() -> Registry:
+    """The active registry: the shipped rows unless :func:`use_registry` is in effect."""
+    return _override[-1] if _override else _shipped()
+
+
+@contextmanager
+def use_registry(replacement: Registry) -> Iterator[Registry]:
+    """Make ``replacement`` the active registry inside the ``with`` block."""
+    _override.append(replacement)
+    try:
+        yield replacement
+    finally:
+        _override.pop()

@@ -1,0 +1,101 @@
+"""Settings to the values the planner and the build take: inventory, arch request, toolkit.
+
+Shared by ``plan`` and the build pipeline, so both read the same options the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from build_tools.console import reporter
+from build_tools.errors import ConfigurationError
+from build_tools.generations import Generation, OllamaVersion, registry
+from build_tools.gpus.detect import detect_inventory
+from build_tools.gpus.inventory import Inventory, load_inventory
+from build_tools.planning.arch_plan import ArchRequest, request_tokens
+from build_tools.runner import Runner
+from build_tools.settings.groups import (
+    ArchSettings,
+    InventorySettings,
+    SourceSettings,
+    TargetSettings,
+    ToolkitSettings,
+)
+from build_tools.source.checkout import Checkout, SourceSpec, prepare_source
+from build_tools.toolkit.request import ToolkitRequest
+
+__all__ = ["arch_request", "checkout_of", "gather_inventory", "target_of", "toolkit_request"]
+
+
+def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checkout:
+    """--source/--ref/--source-dir/--force to a checkout (fetched into ``workdir`` if needed)."""
+    spec = SourceSpec(
+        url=source.source,
+        ref=source.ref,
+        workdir=workdir,
+        source_dir=source.source_dir,
+        force=source.force,
+    )
+    return prepare_source(spec, runner)
+
+
+def gather_inventory(settings: InventorySettings, runner: Runner) -> Inventory:
+    """The saved inventory (``--inventory``), else the GPUs of this machine."""
+    if settings.inventory is not None:
+        return load_inventory(settings.inventory)
+    return detect_inventory(runner)
+
+
+def target_of(settings: TargetSettings) -> tuple[Generation, OllamaVersion | None]:
+    """The generation and release ``plan`` is for: --ollama-generation, else --ref's tag
+    range, else the newest generation."""
+    ref = OllamaVersion.parse(settings.ref) if settings.ref else None
+    if settings.ollama_generation:
+        return registry().get(settings.ollama_generation), ref
+    if ref is not None:
+        return registry().for_version(ref), ref
+    return registry().newest(), ref
+
+
+def arch_request(
+    settings: ArchSettings,
+    cuda_version: str | None,
+    *,
+    generation: Generation,
+    ref: OllamaVersion | None,
+) -> ArchRequest:
+    return ArchRequest(
+        arch_tokens=request_tokens(settings.arch),
+        exclude_tokens=request_tokens(settings.exclude_arch),
+        min_arch=settings.min_arch,
+        ptx=settings.ptx,
+        generation=generation,
+        ref=ref,
+        cuda_version=cuda_version,
+    )
+
+
+def toolkit_request(settings: ToolkitSettings) -> ToolkitRequest:
+    """The toolkit options as a request.
+
+    A toolkit from the environment (``$CUDA_HOME``/``$CUDA_PATH``) only counts when no version
+    is requested: ``--cuda 12.4`` always means the pinned toolkit, so a stray CUDA_HOME cannot
+    change what gets built.
+    """
+    version, provider = settings.cuda, settings.toolkit_provider
+    cuda_home = settings.cuda_home
+    if cuda_home is None and (version is None or provider == "system"):
+        cuda_home = settings.environment_cuda_home
+        for ignored in settings.unusable_cuda_env:
+            reporter.warning(f"{ignored} has no bin/nvcc; ignoring it")
+    if cuda_home is not None and provider not in (None, "system"):
+        raise ConfigurationError(
+            f"--cuda-home names a system toolkit, but --toolkit-provider is {provider}",
+            hint="drop one of the two",
+        )
+    return ToolkitRequest(
+        cuda_version=version,
+        provider=provider,
+        cuda_home=cuda_home,
+        cache_dir=settings.cache.cache_dir,
+    )

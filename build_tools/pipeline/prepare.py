@@ -1,0 +1,215 @@
+"""The first three stages of a build - source, plan, patch - ending in the frozen BuildPlan.
+
+Each stage is a function of the settings and what the stages before it produced; only these
+touch the network (the Ollama fetch, a toolkit install, llama.cpp) and only ``patch`` changes
+the source tree. What comes out, :class:`~build_tools.build_plan.BuildPlan`, is all the later
+stages read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from build_tools.build_plan import BuildOptions, BuildPlan
+from build_tools.console import reporter
+from build_tools.errors import ToolkitError, ValidationHoleError
+from build_tools.generations import OllamaVersion
+from build_tools.gpus.inventory import Inventory
+from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
+from build_tools.pipeline.inputs import arch_request, checkout_of, toolkit_request
+from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
+from build_tools.planning.cuda_support import installable_versions_for
+from build_tools.programs import (
+    find_cmake,
+    find_compiler_cache,
+    find_go,
+    find_ninja,
+    suggested_jobs,
+)
+from build_tools.recipes import recipe_for
+from build_tools.runner import Runner
+from build_tools.settings.commands import BuildSettings
+from build_tools.source.checkout import Checkout
+from build_tools.source.llama_cpp import LlamaCppSource, LlamaCppSpec, prepare_llama_cpp
+from build_tools.source.ollama_tree import TreeFacts, read_tree
+from build_tools.toolkit import ToolkitRequest, check_host_compiler, resolve_toolkit
+from build_tools.toolkit.model import Toolkit
+
+__all__ = [
+    "Fetched",
+    "Patched",
+    "Planned",
+    "fetch_source",
+    "make_build_plan",
+    "patch_sources",
+    "plan_build",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fetched:
+    """After ``source``: the checkout and what its files say."""
+
+    workdir: Path
+    checkout: Checkout
+    tree: TreeFacts
+    release: OllamaVersion | None  # the release the checkout is at or after
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned:
+    """After ``plan``: the toolkit that builds and the validated arch plan."""
+
+    toolkit: Toolkit
+    arch_plan: ArchPlan
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patched:
+    """After ``patch``: the tree as patched, our series in effect, the prepared llama.cpp."""
+
+    tree: TreeFacts
+    patches: tuple[AppliedPatch, ...]
+    llama_cpp: LlamaCppSource | None
+
+
+def workdir_of(settings: BuildSettings) -> Path:
+    chosen = settings.workdir.workdir or settings.toolkit.cache.cache_dir / "work"
+    return chosen.resolve()
+
+
+def fetch_source(settings: BuildSettings, runner: Runner) -> Fetched:
+    """``source``: the Ollama checkout (fetched into ``<workdir>/sources`` or in place)."""
+    workdir = workdir_of(settings)
+    checkout = checkout_of(settings.source, workdir, runner)
+    tree = read_tree(checkout.root)
+    recipe_for(tree.generation)  # fail early for generations without a recipe
+    release = OllamaVersion.from_describe(checkout.describe)
+    return Fetched(workdir=workdir, checkout=checkout, tree=tree, release=release)
+
+
+def _choose_cuda(request: ToolkitRequest, arch_plan: ArchPlan, tree: TreeFacts) -> ToolkitRequest:
+    """Without --cuda/--cuda-home and no system nvcc: the newest installable CUDA whose major
+    this tree has a preset for and which compiles every planned arch."""
+    for version in installable_versions_for(arch_plan.archs):
+        if tree.preset_for(int(version.split(".")[0])):
+            return replace(request, cuda_version=version)
+    raise ToolkitError(
+        f"no installable CUDA toolkit compiles {arch_plan.cuda_architectures} for this tree",
+        hint="its presets are " + ", ".join(sorted(tree.presets)) + "; pass --cuda-home",
+    )
+
+
+def plan_build(
+    settings: BuildSettings, fetched: Fetched, inventory: Inventory, runner: Runner
+) -> Planned:
+    """``plan``: the toolkit (installed on demand) and the arch plan validated against it."""
+    tree = fetched.tree
+    requested = toolkit_request(settings.toolkit)
+
+    def request_for(cuda_version: str | None) -> ArchRequest:
+        return arch_request(
+            settings.arch, cuda_version, generation=tree.generation, ref=fetched.release
+        )
+
+    if requested.cuda_version is not None:
+        # Fail before any toolkit download when the table already says no.
+        make_arch_plan(request_for(requested.cuda_version), inventory, None)
+    toolkit = resolve_toolkit(requested, runner, install=True)
+    if toolkit is None:
+        draft = make_arch_plan(request_for(None), inventory, None)
+        requested = _choose_cuda(requested, draft, tree)
+        toolkit = resolve_toolkit(requested, runner, install=True)
+    if toolkit is None:
+        raise ToolkitError("no CUDA toolkit could be found or installed", hint="pass --cuda")
+    if tree.preset_for(toolkit.major) is None:
+        raise ToolkitError(
+            f"this Ollama tree has no configure preset for CUDA {toolkit.major}",
+            hint="presets: " + ", ".join(sorted(tree.presets)) + "; choose --cuda accordingly",
+        )
+    arch_plan = make_arch_plan(request_for(toolkit.version), inventory, toolkit)
+    return Planned(toolkit=toolkit, arch_plan=arch_plan)
+
+
+def _check_hole(plan: ArchPlan, tree: TreeFacts, accept: bool) -> None:
+    if not tree.validation_hole or not any(not c.wanted for c in plan.coverage):
+        return
+    message = (
+        "this Ollama version never validates CUDA GPUs against the compiled architectures "
+        "(ml/device.go NeedsInitValidation checks ROCm only; fixed upstream in f8f107181), "
+        "so the excluded GPUs would still get layers and crash the runner"
+    )
+    if not accept:
+        raise ValidationHoleError(
+            message,
+            hint="build v0.13.1 or newer, or pass --accept-validation-hole and run Ollama with "
+            "CUDA_VISIBLE_DEVICES set to the wanted GPUs' UUIDs",
+        )
+    reporter.warning(message + "; set CUDA_VISIBLE_DEVICES when you run it")
+
+
+def patch_sources(
+    settings: BuildSettings, fetched: Fetched, planned: Planned, runner: Runner
+) -> Patched:
+    """``patch``: our patch series into the Ollama tree (templates need the plan), the
+    validation-hole check on the result, and - for trees that pin llama.cpp - the pinned tree,
+    proven and compat-patched, so that nothing later needs the network."""
+    tree = fetched.tree
+    patches = apply_for_build(
+        fetched.checkout,
+        tree,
+        planned.arch_plan,
+        requested=settings.patches.patch,
+        refused=settings.patches.no_patch,
+        runner=runner,
+    )
+    if closes_validation_hole(patches):
+        # A dry run wrote nothing, so its tree still reads as having the hole.
+        tree = replace(tree, validation_hole=False) if runner.dry_run else read_tree(tree.root)
+    _check_hole(planned.arch_plan, tree, settings.compile.accept_validation_hole)
+    llama_cpp = None
+    if tree.llama_cpp_version is not None:
+        spec = LlamaCppSpec(
+            source=settings.llama_cpp.llama_cpp_source,
+            tag=tree.llama_cpp_version,
+            workdir=fetched.workdir,
+            accept_unverified=settings.llama_cpp.accept_unverified_llama_cpp,
+            force=settings.source.force,
+        )
+        llama_cpp = prepare_llama_cpp(spec, tree.compat_patch, find_cmake(), runner)
+    return Patched(tree=tree, patches=tuple(patches), llama_cpp=llama_cpp)
+
+
+def make_build_plan(
+    settings: BuildSettings, fetched: Fetched, planned: Planned, patched: Patched, runner: Runner
+) -> BuildPlan:
+    """The frozen plan of the build: what ``source``, ``plan`` and ``patch`` produced, the
+    build options the settings ask for, and the programs that will run."""
+    # nvcc rejects host compilers newer than it knows (CUDA 12.4: gcc <= 13); say so before a
+    # configure step fails with a wall of CMake output.
+    toolkit = planned.toolkit
+    host_compiler = check_host_compiler(toolkit.root, toolkit.version, runner)
+    go = find_go(runner, patched.tree.go_required)
+    compile_settings = settings.compile
+    options = BuildOptions(
+        workdir=fetched.workdir,
+        jobs=compile_settings.jobs or suggested_jobs(len(planned.arch_plan.archs)),
+        cmake=find_cmake(),
+        ninja=find_ninja(),
+        go=go.path,
+        go_version=go.version_text,
+        compiler_launcher=find_compiler_cache(compile_settings.compiler_cache),
+        with_vulkan=compile_settings.with_vulkan,
+        accept_validation_hole=compile_settings.accept_validation_hole,
+        host_compiler=host_compiler.path,
+    )
+    return BuildPlan(
+        arch_plan=planned.arch_plan,
+        toolkit=toolkit,
+        checkout=fetched.checkout,
+        tree=patched.tree,
+        options=options,
+        llama_cpp=patched.llama_cpp,
+        patches=patched.patches,
+    )
