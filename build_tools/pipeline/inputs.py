@@ -24,7 +24,14 @@ from build_tools.settings.groups import (
 from build_tools.source.checkout import Checkout, SourceSpec, prepare_source
 from build_tools.toolkit.request import ToolkitRequest
 
-__all__ = ["arch_request", "checkout_of", "gather_inventory", "target_of", "toolkit_request"]
+__all__ = [
+    "arch_request",
+    "checkout_of",
+    "gather_inventory",
+    "needs_local_gpus",
+    "target_of",
+    "toolkit_request",
+]
 
 
 def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checkout:
@@ -39,10 +46,32 @@ def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checko
     return prepare_source(spec, runner)
 
 
-def gather_inventory(settings: InventorySettings, runner: Runner) -> Inventory:
-    """The saved inventory (``--inventory``), else the GPUs of this machine."""
+NOT_DETECTED = (
+    "GPUs not detected: --arch names every architecture; pass --inventory FILE (or add "
+    "native to --arch) to see which GPUs the plan covers"
+)
+
+
+def needs_local_gpus(settings: ArchSettings) -> bool:
+    """Whether a plan reads this machine's GPUs: when they are its base (no --arch, or
+    ``native`` in it), or when --exclude-arch/--min-arch decide which GPUs are unwanted (the
+    coverage report and the validation-hole check need them then). An explicit arch list
+    alone plans without detection: nothing is run, nothing can hang."""
+    tokens = request_tokens(settings.arch)
+    if not tokens or any(token.lower() == "native" for token in tokens):
+        return True
+    return bool(request_tokens(settings.exclude_arch)) or settings.min_arch is not None
+
+
+def gather_inventory(
+    settings: InventorySettings, runner: Runner, arch: ArchSettings | None = None
+) -> Inventory:
+    """The saved inventory (``--inventory``), else the GPUs of this machine - detected only
+    when ``arch`` (the plan's arch options, if there is a plan) needs them."""
     if settings.inventory is not None:
         return load_inventory(settings.inventory)
+    if arch is not None and not needs_local_gpus(arch):
+        return Inventory(gpus=(), source="none", notices=(NOT_DETECTED,))
     return detect_inventory(runner)
 
 
