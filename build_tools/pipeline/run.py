@@ -95,9 +95,7 @@ class _State:
 
 def _source(state: _State) -> None:
     # The inventory is read first: a bad inventory file fails before anything is fetched.
-    state.inventory = gather_inventory(
-        state.settings.inventory, state.runner, state.settings.arch
-    )
+    state.inventory = gather_inventory(state.settings.inventory, state.runner, state.settings.arch)
     state.fetched = fetch_source(state.settings, state.runner)
 
 

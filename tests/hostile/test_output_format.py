@@ -15,6 +15,7 @@ from .conftest import Box
 from .support import assert_ok, run_main
 from boxes import SEED_BOX, write_json_inventory
 
+
 def test_notice_is_one_line(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
     outcome = run_main(["detect"], capsys)
     assert_ok(outcome)
@@ -37,7 +38,9 @@ def test_warnings_are_one_line_each(box: Box, capsys: pytest.CaptureFixture[str]
     assert data["warnings"], "the seed box gives warnings with --arch 80"
     for kind, messages in (("warning", data["warnings"]), ("notice", data["notices"])):
         for message in messages:
-            assert f"{kind}: {message}" in lines, f"{kind} not on one line: {message}\n{outcome.err}"
+            assert f"{kind}: {message}" in lines, (
+                f"{kind} not on one line: {message}\n{outcome.err}"
+            )
 
 
 def _outputs(box: Box, dry_build: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
