@@ -210,7 +210,7 @@ class ToolkitCache:
         if not self.base.is_dir():
             return []
         try:
-            names = sorted(os.listdir(self.base))
+            names = sorted(entry.name for entry in self.base.iterdir())
         except OSError as error:
             raise ConfigurationError(
                 f"cannot read the toolkit cache {self.base}: {error.strerror}", hint=_CACHE_HINT
