@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["format_size", "open_regular", "read_regular", "sha256_file"]
+__all__ = ["directory_problem", "format_size", "open_regular", "read_regular", "sha256_file"]
 
 CHUNK = 1 << 20
 
@@ -78,3 +78,30 @@ def read_regular(path: Path, *, limit: int) -> bytes:
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"is larger than {format_size(limit)}", str(path))
     return data
+
+
+def _missing_directory_problem(path: Path) -> str | None:
+    parent = path.parent
+    while parent != parent.parent and not parent.exists():
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        return f"{parent} is a file, not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"it does not exist and {parent} is not writable"
+    return None
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used as a directory to write in (or be created as one); None
+    when it can. Nothing is created: a dry run asks this too."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return _missing_directory_problem(path)
+    except NotADirectoryError:
+        return "a part of the path is a file, not a directory"
+    except OSError as error:
+        return error.strerror or str(error)
+    if not stat.S_ISDIR(mode):
+        return f"it is {_kind(mode)}, not a directory"
+    return None if os.access(path, os.W_OK | os.X_OK) else "it is not writable"

@@ -5,13 +5,17 @@ Shared by ``plan`` and the build pipeline, so both read the same options the sam
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from build_tools.console import reporter
 from build_tools.errors import ConfigurationError
+from build_tools.files import directory_problem
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
+from build_tools.locks import exclusive
 from build_tools.planning.arch_plan import ArchRequest, request_tokens
 from build_tools.runner import Runner
 from build_tools.settings.groups import (
@@ -25,13 +29,52 @@ from build_tools.source.checkout import Checkout, SourceSpec, prepare_source
 from build_tools.toolkit.request import ToolkitRequest
 
 __all__ = [
+    "WORKDIR_PARTS",
     "arch_request",
+    "check_directory",
     "checkout_of",
     "gather_inventory",
     "needs_local_gpus",
     "target_of",
     "toolkit_request",
+    "using_workdir",
 ]
+
+# What a build keeps under its work directory (see build_plan.BuildPlan).
+WORKDIR_PARTS = ("sources", "build", "staging", "logs")
+
+
+def check_directory(path: Path, option: str) -> None:
+    """A directory option (``--workdir``, ``--dist-dir``) that cannot be used is exit 2 at
+    once - also on a dry run, which creates nothing."""
+    problem = directory_problem(path)
+    if problem is not None:
+        raise ConfigurationError(
+            f"{option} {path} cannot be used: {problem}", hint=f"choose another {option}"
+        )
+
+
+@contextlib.contextmanager
+def using_workdir(workdir: Path, runner: Runner) -> Iterator[None]:
+    """Check the work directory, create it, and hold its lock while the body runs: a second
+    run on the same directory waits (saying so) instead of fetching or building into it at
+    the same time. A dry run only checks."""
+    check_directory(workdir, "--workdir")
+    for part in WORKDIR_PARTS:
+        check_directory(workdir / part, "--workdir")
+    if runner.dry_run:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive(workdir))
+        except OSError as error:
+            raise ConfigurationError(
+                f"--workdir {workdir} cannot be used: {error.strerror}",
+                hint="choose another --workdir",
+            ) from None
+        yield
 
 
 def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checkout:
@@ -79,10 +122,18 @@ def target_of(settings: TargetSettings) -> tuple[Generation, OllamaVersion | Non
     """The generation and release ``plan`` is for: --ollama-generation, else --ref's tag
     range, else the newest generation."""
     ref = OllamaVersion.parse(settings.ref) if settings.ref else None
+    of_ref = registry().for_version(ref) if ref is not None else None
     if settings.ollama_generation:
-        return registry().get(settings.ollama_generation), ref
-    if ref is not None:
-        return registry().for_version(ref), ref
+        chosen = registry().get(settings.ollama_generation)
+        if of_ref is not None and chosen.name != of_ref.name:
+            raise ConfigurationError(
+                f"--ollama-generation {chosen.name} contradicts --ref {settings.ref}, which is "
+                f"{of_ref.name}",
+                hint="drop --ollama-generation (the tag decides), or plan for another tag",
+            )
+        return chosen, ref
+    if of_ref is not None:
+        return of_ref, ref
     return registry().newest(), ref
 
 

@@ -71,6 +71,7 @@ class Option:
     fallback: Callable[[Mapping[str, str]], Any] | None = None  # a default computed at resolve
     path: bool = False  # a relative path in a profile is relative to the profiles file
     unique: bool = False  # a list option drops repeated values (the first one stays)
+    conflicts: tuple[str, ...] = ()  # keys of options that may not be set together with this
 
     @property
     def key(self) -> str:
@@ -285,6 +286,33 @@ def _build(cls: type[S], values: Mapping[tuple[str, ...], Any], prefix: tuple[st
     return cls(**kwargs)
 
 
+def _check_conflicts(
+    declared: list[Declared], resolved: list[ResolvedOption], profile_name: str | None
+) -> None:
+    """Two options that exclude each other, both set (anywhere but by default), are an error:
+    one of them would otherwise win silently."""
+    by_key = {option.key: option for option in resolved}
+
+    def where(option: ResolvedOption) -> str:
+        if option.source is Source.PROFILE:
+            return f"profile {profile_name}"
+        if option.source is Source.ENVIRONMENT and option.origin is not None:
+            return f"${option.origin}"
+        return option.source.value
+
+    for item in declared:
+        mine = by_key[item.option.key]
+        for other_key in item.option.conflicts:
+            other = by_key.get(other_key)
+            if other is None or Source.DEFAULT in (mine.source, other.source):
+                continue
+            raise ConfigurationError(
+                f"--{mine.key} ({where(mine)}) and --{other.key} ({where(other)}) cannot be "
+                "used together",
+                hint=f"drop one of them; see --help for what --{mine.key} does",
+            )
+
+
 def resolve(
     cls: type[S],
     *,
@@ -318,6 +346,12 @@ def resolve(
                     + "keys are the long options of build, plan and verify-reproducible",
                 )
             _from_profile(known[key], raw, where, base)
+            for other in known[key].conflicts:
+                if other in profile:
+                    raise ConfigurationError(
+                        f"{where}: '{key}' and '{other}' cannot be used together",
+                        hint="drop one of them",
+                    )
     values: dict[tuple[str, ...], Any] = {}
     resolved: list[ResolvedOption] = []
     for item in declared:
@@ -337,6 +371,7 @@ def resolve(
             value, source = item.default, Source.DEFAULT
         values[item.path] = value
         resolved.append(ResolvedOption(key=opt.key, value=value, source=source, origin=origin))
+    _check_conflicts(declared, resolved, profile_name)
     settings = _build(cls, values)
     provenance = ResolvedOptions(
         command=command,

@@ -153,9 +153,15 @@ SAFE = {"description": '"lab box"', "ref": '"v0.24.0"', "cuda": '"12.4"'}
 PINNED = "docker.io/library/debian:bookworm@sha256:" + "ab" * 32
 
 
-def _profiles(box: Box, **values: str) -> Path:
+def _profiles(box: Box, inside: bool = True, **values: str) -> Path:
+    """The profiles to render; by default in the current directory, the repository root a
+    rendered file reads them from (a profiles file outside it is refused, see below)."""
     text = RENDER_PROFILE.format(**{**SAFE, **values})
-    return box.file("ollama-build.toml", text)
+    if not inside:
+        return box.file("ollama-build.toml", text)
+    path = Path.cwd() / "ollama-build.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 # (case id, kind, profile overrides, extra options, expected exit code)
@@ -199,7 +205,7 @@ def test_render_values(
     box: Box,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    profiles = _profiles(box, **values)
+    profiles = _profiles(box, True, **values)
     output = box.root / "out" / ("Containerfile" if kind == "container" else "workflow.yml")
     argv = ["render", kind, "--profiles-file", str(profiles), "--output", str(output), *extra]
     outcome = run_main(argv, capsys)
@@ -233,7 +239,7 @@ def test_render_container_from_another_directory(
 ) -> None:
     """The profiles file must be inside the build context (cwd) or be refused: a
     `COPY ../..` line can never work in any container build."""
-    profiles = _profiles(box)
+    profiles = _profiles(box, inside=False)
     elsewhere = box.root / "a" / "b"
     elsewhere.mkdir(parents=True)
     os.chdir(elsewhere)
