@@ -49,7 +49,7 @@ from .support import (
     write_program,
 )
 
-pytestmark = pytest.mark.hostile_subprocess
+pytestmark = pytest.mark.processes
 
 WORKERS = 8
 CUDA_LIB = "lib/ollama/cuda_v12/libggml-cuda.so"
@@ -366,12 +366,23 @@ def _fatbin_claim(ctx: Ctx) -> Observation:
 # signals
 
 
+def _before_the_tool(err: str) -> bool:
+    """A KeyboardInterrupt raised while the interpreter itself still starts (site, runpy
+    importing the package): no frame of build_tools, which has not begun to run."""
+    lines = err.strip().splitlines()
+    return bool(lines) and lines[-1] == "KeyboardInterrupt" and "build_tools/" not in err
+
+
 def _interrupted(observation: Observation) -> None:
     """Exit 130 with one line 'error: interrupted'. A SIGINT that lands before Python has
     started at all kills the interpreter (-SIGINT, what a shell shows as 130): fine, as long
-    as nothing was printed."""
+    as nothing was printed; so is Python's own report of an interrupt during its start-up
+    (a loaded machine takes longer than the earliest delay to get there), which no code of
+    the tool can catch."""
     outcome = observation.outcome
     if outcome.code == -signal.SIGINT and not outcome.err.strip():
+        return
+    if outcome.code in (1, -signal.SIGINT) and _before_the_tool(outcome.err):
         return
     assert_clean_error(outcome, 130, contains=["interrupt"])
 
