@@ -7,12 +7,14 @@ changes, streams or captures output, keeps a full log when asked, raises
 ``--dry-run``: commands that change something are printed and skipped, read-only probes
 (``probe=True``, e.g. ``nvcc --version``) still run so that a dry run shows a truthful plan.
 
-Every command runs in a process group of its own. A quick question (``quick=True``:
-``nvidia-smi``, ``nvcc --version``, ``git rev-parse``, ``go version``) that has not answered
-after :attr:`Runner.probe_timeout` seconds is stopped with everything it started, and
+A quick question (``quick=True``: ``nvidia-smi``, ``nvcc --version``, ``git rev-parse``,
+``go version``) runs in a process group of its own; if it has not answered after
+:attr:`Runner.probe_timeout` seconds it is stopped with everything it started, and
 :class:`~build_tools.errors.CommandTimedOutError` names it. ``main`` sets that limit
-(``BUILD_TOOLS_PROBE_TIMEOUT``). When the tool itself is interrupted, the running command's
-group gets SIGINT (as a terminal would send it), then SIGKILL if it does not stop.
+(``BUILD_TOOLS_PROBE_TIMEOUT``). Other commands stay in the tool's process group, so that a
+terminal's Ctrl-C reaches them and a git fetch can still ask for a password. When the tool is
+interrupted (Ctrl-C, or SIGTERM/SIGHUP, which ``main`` turns into the same), the running
+command gets SIGINT, then SIGKILL if it has not stopped within a few seconds.
 
 Arguments are always an argv list; ``shell=True`` is never used.
 """
@@ -237,7 +239,12 @@ class _TimedOut(Exception):
 
 
 def _start(
-    args: tuple[str, ...], *, cwd: Path | None, env: dict[str, str], hint: str | None
+    args: tuple[str, ...],
+    *,
+    cwd: Path | None,
+    env: dict[str, str],
+    hint: str | None,
+    own_group: bool,
 ) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
@@ -247,7 +254,8 @@ def _start(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            process_group=0,  # its own group: a timeout or an interrupt stops all it started
+            # A group of its own: a timeout stops everything it started.
+            process_group=0 if own_group else None,
         )
     except OSError as error:
         if cwd is not None and not cwd.is_dir():
@@ -267,11 +275,17 @@ def _start(
         ) from None
 
 
-def _stop_group(proc: subprocess.Popen[bytes], first: signal.Signals, grace: float) -> None:
-    """Send ``first`` to the command's process group, then SIGKILL after ``grace`` seconds."""
+def _stop(
+    proc: subprocess.Popen[bytes], first: signal.Signals, grace: float, *, group: bool
+) -> None:
+    """Send ``first`` to the command (its whole process group if it has one of its own), then
+    SIGKILL after ``grace`` seconds."""
     for signum, wait in ((first, grace), (signal.SIGKILL, None)):
         try:
-            os.killpg(proc.pid, signum)
+            if group:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
         except (ProcessLookupError, PermissionError):
             break
         if signum == signal.SIGKILL:
@@ -308,7 +322,8 @@ def _pump(
     hint: str | None,
     timeout: float | None = None,
 ) -> int:
-    proc = _start(args, cwd=cwd, env=env, hint=hint)
+    own_group = timeout is not None
+    proc = _start(args, cwd=cwd, env=env, hint=hint, own_group=own_group)
     deadline = None if timeout is None else time.monotonic() + timeout
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     rest = ""
@@ -335,11 +350,11 @@ def _pump(
         except subprocess.TimeoutExpired:
             raise _TimedOut from None
     except _TimedOut:
-        _stop_group(proc, signal.SIGKILL, 0)
+        _stop(proc, signal.SIGKILL, 0, group=own_group)
         raise
     except BaseException:
         # Ctrl-C or an error in a callback: never leave the command running behind us.
-        _stop_group(proc, signal.SIGINT, INTERRUPT_GRACE)
+        _stop(proc, signal.SIGINT, INTERRUPT_GRACE, group=own_group)
         raise
     finally:
         if proc.stdout is not None:

@@ -140,6 +140,8 @@ def _remote_refs(runner: Runner, url: str, ref: str) -> set[str]:
             ["git", "ls-remote", "--", url, ref],
             probe=True,
             quick=True,
+            # A probe never waits for a password: use a credential helper or an SSH key.
+            env={"GIT_TERMINAL_PROMPT": "0"},
             what=f"git ls-remote {url}",
         )
     except CommandFailedError as error:
