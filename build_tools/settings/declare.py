@@ -188,6 +188,7 @@ class ResolvedOptions:
     profile: str | None
     profiles_file: Path | None
     options: tuple[ResolvedOption, ...]
+    notices: tuple[str, ...] = ()  # e.g. a profile value that a command-line flag excludes
 
     def source_of(self, key: str) -> Source:
         return next(o.source for o in self.options if o.key == key)
@@ -286,12 +287,23 @@ def _build(cls: type[S], values: Mapping[tuple[str, ...], Any], prefix: tuple[st
     return cls(**kwargs)
 
 
-def _check_conflicts(
-    declared: list[Declared], resolved: list[ResolvedOption], profile_name: str | None
-) -> None:
-    """Two options that exclude each other, both set (anywhere but by default), are an error:
-    one of them would otherwise win silently."""
-    by_key = {option.key: option for option in resolved}
+_RANK = {Source.DEFAULT: 0, Source.ENVIRONMENT: 1, Source.PROFILE: 2, Source.COMMAND_LINE: 3}
+
+
+def _settle_conflicts(
+    declared: list[Declared],
+    values: dict[tuple[str, ...], Any],
+    resolved: list[ResolvedOption],
+    profile_name: str | None,
+) -> list[str]:
+    """Options that exclude each other (``Option.conflicts``). Both set at the same level (the
+    command line, a profile, the environment) is an error: one would otherwise win silently.
+    Set at different levels, the higher one wins as for any other option - a flag on the
+    command line replaces the profile's value - and the other returns to its default, with a
+    notice (returned) saying so."""
+    index = {option.key: n for n, option in enumerate(resolved)}
+    paths = {item.option.key: item for item in declared}
+    notices: list[str] = []
 
     def where(option: ResolvedOption) -> str:
         if option.source is Source.PROFILE:
@@ -301,16 +313,30 @@ def _check_conflicts(
         return option.source.value
 
     for item in declared:
-        mine = by_key[item.option.key]
         for other_key in item.option.conflicts:
-            other = by_key.get(other_key)
-            if other is None or Source.DEFAULT in (mine.source, other.source):
+            if other_key not in index:
                 continue
-            raise ConfigurationError(
-                f"--{mine.key} ({where(mine)}) and --{other.key} ({where(other)}) cannot be "
-                "used together",
-                hint=f"drop one of them; see --help for what --{mine.key} does",
+            mine, other = resolved[index[item.option.key]], resolved[index[other_key]]
+            if Source.DEFAULT in (mine.source, other.source):
+                continue
+            if mine.source is other.source:
+                raise ConfigurationError(
+                    f"--{mine.key} and --{other.key} ({where(mine)}) cannot be used together",
+                    hint=f"drop one of them; see --help for what --{mine.key} does",
+                )
+            winner, loser = (
+                (mine, other) if _RANK[mine.source] > _RANK[other.source] else (other, mine)
             )
+            default = paths[loser.key].default
+            values[paths[loser.key].path] = default
+            resolved[index[loser.key]] = ResolvedOption(
+                key=loser.key, value=default, source=Source.DEFAULT
+            )
+            notices.append(
+                f"--{loser.key} from {where(loser)} is not used: --{winner.key} from "
+                f"{where(winner)} excludes it"
+            )
+    return notices
 
 
 def resolve(
@@ -371,9 +397,10 @@ def resolve(
             value, source = item.default, Source.DEFAULT
         values[item.path] = value
         resolved.append(ResolvedOption(key=opt.key, value=value, source=source, origin=origin))
-    _check_conflicts(declared, resolved, profile_name)
+    notices = _settle_conflicts(declared, values, resolved, profile_name)
     settings = _build(cls, values)
     provenance = ResolvedOptions(
+        notices=tuple(notices),
         command=command,
         profile=profile_name,
         profiles_file=profiles_file,

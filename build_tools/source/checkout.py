@@ -1,9 +1,13 @@
 """Get the Ollama source for a ref into the cache, or use an existing tree in place.
 
-Only what the ref needs is fetched (``git fetch --depth 1`` of that tag, branch or commit) into
-``<workdir>/sources/<slug>``, one checkout per source URL so that build directories stay valid
-across runs. The resolved commit is recorded; a checkout with local changes is never reused
-silently.
+``git ls-remote`` first asks the source whether it has the ref: a missing one is named before
+anything is fetched or created. Then only what the ref needs is fetched (``git fetch --depth 1``
+of that tag, branch or commit) into ``<workdir>/sources/<slug>``, one checkout per source URL
+so that build directories stay valid across runs. A first checkout is made in a scratch
+directory beside it and renamed into place when complete, so a failed or killed fetch leaves
+nothing a later run would trust. The resolved commit is recorded; a checkout with local
+changes is never reused silently. Every value given to git has passed ``settings.parse``
+(``git_ref``, ``source_location``: never an option) and follows ``--`` where git allows.
 """
 
 from __future__ import annotations

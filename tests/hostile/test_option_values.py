@@ -292,3 +292,18 @@ def test_dry_run_build_on_a_fresh_machine(box: Box, capsys: pytest.CaptureFixtur
     outcome = run_main(argv, capsys)
     assert_ok(outcome)
     assert not workdir.exists()
+
+
+def test_a_command_line_flag_replaces_a_conflicting_profile_value(
+    dry_build: list[str], box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Conflicts are errors at one level; across levels the command line wins as for any
+    option (a CI profile's ref does not stop a local --source-dir build), and says so."""
+    profiles = box.file("ollama-build.toml", '[profiles.lab]\nref = "v0.6.8"\n')
+    argv = [*dry_build, "--profiles-file", str(profiles), "--profile", "lab"]
+    outcome = run_main(argv, capsys)
+    assert_ok(outcome)
+    assert (
+        "notice: --ref from profile lab is not used: --source-dir from command line excludes it"
+        in outcome.err.splitlines()
+    )
