@@ -189,7 +189,7 @@ class Preview:
         }
 
 
-DEFERRED = ("the tree's generation", "its presets", "patch series", "build commands")
+DEFERRED = ("generation", "configure presets", "patch series", "build commands")
 
 
 def preview_build(settings: BuildSettings, inventory: Inventory, runner: Runner) -> Preview:
@@ -212,8 +212,9 @@ def preview_build(settings: BuildSettings, inventory: Inventory, runner: Runner)
     )
     reporter.notice(
         f"dry run: {checkout.url} is not fetched yet, so this plan is for {generation.name}, "
-        f"the generation of the tag {checkout.ref}; after the fetch the tree confirms "
-        + ", ".join(DEFERRED)
+        f"the generation of the tag {checkout.ref}; after the fetch its tree confirms the "
+        + ", ".join(DEFERRED[:-1])
+        + f" and {DEFERRED[-1]}"
     )
     return Preview(checkout=checkout, generation=generation, planned=planned, deferred=DEFERRED)
 
