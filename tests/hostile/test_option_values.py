@@ -292,6 +292,10 @@ def test_dry_run_build_on_a_fresh_machine(box: Box, capsys: pytest.CaptureFixtur
     outcome = run_main(argv, capsys)
     assert_ok(outcome)
     assert not workdir.exists()
+    # It says what it planned from (the default ref's generation) and what waits for the tree.
+    (said,) = [line for line in outcome.err.splitlines() if "is not fetched yet" in line]
+    assert "G4, the generation of the tag v0.24.0" in said
+    assert "CMAKE_CUDA_ARCHITECTURES=86" in outcome.err
 
 
 def test_a_command_line_flag_replaces_a_conflicting_profile_value(
