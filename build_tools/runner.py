@@ -14,7 +14,8 @@ A quick question (``quick=True``: ``nvidia-smi``, ``nvcc --version``, ``git rev-
 (``BUILD_TOOLS_PROBE_TIMEOUT``). Other commands stay in the tool's process group, so that a
 terminal's Ctrl-C reaches them and a git fetch can still ask for a password. When the tool is
 interrupted (Ctrl-C, or SIGTERM/SIGHUP, which ``main`` turns into the same), the running
-command gets SIGINT, then SIGKILL if it has not stopped within a few seconds.
+command and every process it started get SIGINT, then SIGKILL if they have not stopped within
+a few seconds.
 
 Arguments are always an argv list; ``shell=True`` is never used.
 """
@@ -22,6 +23,7 @@ Arguments are always an argv list; ``shell=True`` is never used.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import selectors
 import shlex
@@ -275,26 +277,60 @@ def _start(
         ) from None
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux ``/proc``; empty where unreadable)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = [entry.name for entry in Path(f"/proc/{parent}/task").iterdir()]
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                found.append(child)
+                pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _signal(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+
+
 def _stop(
     proc: subprocess.Popen[bytes], first: signal.Signals, grace: float, *, group: bool
 ) -> None:
-    """Send ``first`` to the command (its whole process group if it has one of its own), then
-    SIGKILL after ``grace`` seconds."""
-    for signum, wait in ((first, grace), (signal.SIGKILL, None)):
-        try:
-            if group:
-                os.killpg(proc.pid, signum)
-            else:
-                proc.send_signal(signum)
-        except (ProcessLookupError, PermissionError):
-            break
-        if signum == signal.SIGKILL:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    """Send ``first`` to the command and everything it started (its process group if it has
+    one of its own, else the processes found below it), then SIGKILL after ``grace`` seconds."""
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, first)
+    # Found before anything is signalled: once the command exits, its children are orphans.
+    pids = [proc.pid, *_descendants(proc.pid)]
+    if not group:
+        _signal(pids, first)
+    deadline = time.monotonic() + (0 if first == signal.SIGKILL else grace)
+    while time.monotonic() < deadline and (proc.poll() is None or any(map(_alive, pids[1:]))):
+        time.sleep(0.05)
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    _signal(pids, signal.SIGKILL)
     proc.wait()
 
 

@@ -127,3 +127,31 @@ def test_a_program_that_cannot_start_is_named_with_the_reason(
     program.chmod(mode)
     with pytest.raises(ToolNotFoundError, match=reason):
         Runner(echo=False).run([str(program)], probe=True)
+
+
+# A build step that starts a worker of its own (as cmake starts ninja, ninja a compiler).
+STEP_WITH_WORKER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open(sys.argv[1], "w").write(str(child.pid))
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_interrupted_command_is_stopped_with_what_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "worker"
+
+    def interrupt(line: str) -> None:
+        if line == "started":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Runner(echo=False).run(
+            [sys.executable, "-c", STEP_WITH_WORKER, str(pid_file)], on_line=interrupt
+        )
+    worker = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker), "the step's own worker is stopped with it"
