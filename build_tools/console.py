@@ -20,7 +20,7 @@ from build_tools import ci
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["ByteProgress", "CountProgress", "Reporter", "Row", "reporter"]
+__all__ = ["ByteProgress", "CountProgress", "Reporter", "Row", "one_line", "reporter"]
 
 
 @dataclass
@@ -91,15 +91,18 @@ class Reporter:
 
     def notice(self, message: str) -> None:
         if not self.quiet:
+            message = one_line(message)
             self._line(f"notice: {message}", "[cyan]notice:[/cyan] {}", message)
 
     def warning(self, message: str) -> None:
+        message = one_line(message)
         if (line := ci.annotation("warning", message)) is not None:
             self._line(line)
             return
         self._line(f"warning: {message}", "[yellow]warning:[/yellow] {}", message)
 
     def error(self, message: str) -> None:
+        message = one_line(message)
         if (line := ci.annotation("error", message)) is not None:
             self._line(line)
             return
@@ -196,6 +199,15 @@ class Reporter:
         with progress:
             task = progress.add_task(description, total=None)
             yield CountProgress(progress, task, None, description)
+
+
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\x0b": "\\v", "\x0c": "\\f"})
+
+
+def one_line(text: str) -> str:
+    """A message as one line: line breaks inside it (from a value it quotes) are escaped, so
+    that a log reader or a CI annotation sees the whole message."""
+    return text.translate(_LINE_BREAKS)
 
 
 def _escape(text: str) -> str:

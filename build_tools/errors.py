@@ -16,6 +16,7 @@ __all__ = [
     "AuditError",
     "BuildToolsError",
     "CommandFailedError",
+    "CommandTimedOutError",
     "ConfigurationError",
     "InputError",
     "InventoryError",
@@ -144,6 +145,10 @@ class CommandFailedError(BuildToolsError):
         self.returncode = returncode
         self.output_tail = output_tail
         self.log_path = log_path
+
+
+class CommandTimedOutError(CommandFailedError):
+    """A program did not answer within its time limit; it was stopped with all it started."""
 
 
 class VerifyError(BuildToolsError):

@@ -95,7 +95,7 @@ def find_go(runner: Runner, required: tuple[int, int, int] | None) -> GoTool:
             "go was not found on PATH",
             hint=f"install Go {need or '1.22'} or newer and put it on PATH",
         )
-    output = runner.run([found, "version"], probe=True, what="go version").output
+    output = runner.run([found, "version"], probe=True, quick=True, what="go version").output
     version = _parse_go_version(output)
     if version is None:
         raise ToolNotFoundError(f"cannot read the Go version from '{output.strip()}'")

@@ -7,15 +7,30 @@ changes, streams or captures output, keeps a full log when asked, raises
 ``--dry-run``: commands that change something are printed and skipped, read-only probes
 (``probe=True``, e.g. ``nvcc --version``) still run so that a dry run shows a truthful plan.
 
+A quick question (``quick=True``: ``nvidia-smi``, ``nvcc --version``, ``git rev-parse``,
+``go version``) runs in a process group of its own; if it has not answered after
+:attr:`Runner.probe_timeout` seconds it is stopped with everything it started, and
+:class:`~build_tools.errors.CommandTimedOutError` names it. ``main`` sets that limit
+(``BUILD_TOOLS_PROBE_TIMEOUT``). Other commands stay in the tool's process group, so that a
+terminal's Ctrl-C reaches them and a git fetch can still ask for a password. When the tool is
+interrupted (Ctrl-C, or SIGTERM/SIGHUP, which ``main`` turns into the same), the running
+command and every process it started get SIGINT, then SIGKILL if they have not stopped within
+a few seconds.
+
 Arguments are always an argv list; ``shell=True`` is never used.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import os
+import selectors
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +38,24 @@ from pathlib import Path
 from typing import TextIO
 
 from build_tools.console import Reporter, reporter
-from build_tools.errors import CommandFailedError, ToolNotFoundError
+from build_tools.errors import CommandFailedError, CommandTimedOutError, ToolNotFoundError
 
-__all__ = ["INHERITED_PATH", "RunResult", "Runner", "format_command", "prepend_path"]
+__all__ = [
+    "DEFAULT_PROBE_TIMEOUT",
+    "INHERITED_PATH",
+    "PROBE_TIMEOUT_VARIABLE",
+    "RunResult",
+    "Runner",
+    "format_command",
+    "prepend_path",
+]
 
 TAIL_LINES = 40
+# How long a quick probe may take before it is stopped; main() reads the variable.
+DEFAULT_PROBE_TIMEOUT = 60.0
+PROBE_TIMEOUT_VARIABLE = "BUILD_TOOLS_PROBE_TIMEOUT"
+# After an interrupt, how long a command's group may take to stop on SIGINT before SIGKILL.
+INTERRUPT_GRACE = 5.0
 # A PATH change that ends with this entry continues with the PATH this process was started
 # with. Recipes write it instead of copying the machine's PATH, so a step (and the manifest
 # that records it) says only what the build adds.
@@ -83,6 +111,7 @@ class Runner:
     dry_run: bool = False
     out: Reporter = field(default_factory=lambda: reporter)
     echo: bool = True
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT  # seconds a quick=True command may take
 
     def which(self, program: str, *, path: str | None = None, hint: str | None = None) -> Path:
         """Resolve a program on PATH or fail with a typed error that says what to install."""
@@ -105,6 +134,7 @@ class Runner:
         check: bool = True,
         what: str | None = None,
         hint: str | None = None,
+        quick: bool = False,
     ) -> RunResult:
         """Run ``argv``; return its combined stdout+stderr as text.
 
@@ -112,6 +142,8 @@ class Runner:
         ``probe`` marks a read-only query that still runs under ``--dry-run``.
         ``log_path`` receives the full output; ``on_line`` sees each line as it arrives.
         ``what`` names the step in error messages ("configure", "nvcc --version" ...).
+        ``quick`` marks a question that answers in seconds: it is stopped (with every process
+        it started) after :attr:`probe_timeout` seconds, raising CommandTimedOutError.
         """
         args = tuple(os.fspath(a) for a in argv)
         shown = format_command(args, cwd=cwd, env=env)
@@ -124,13 +156,26 @@ class Runner:
             self.out.debug(f"+ {shown}")
 
         output = _Output(log_path, on_line)
+        label = what or Path(args[0]).name
+        timeout = self.probe_timeout if quick else None
         try:
             output.begin(shown)
-            returncode = _pump(args, cwd=cwd, env=_merged_env(env), output=output, hint=hint)
+            returncode = _pump(
+                args, cwd=cwd, env=_merged_env(env), output=output, hint=hint, timeout=timeout
+            )
+        except _TimedOut:
+            raise CommandTimedOutError(
+                f"{label} did not answer within {timeout:g} s and was stopped",
+                argv=args,
+                returncode=-signal.SIGKILL,
+                output_tail="\n".join(output.tail),
+                log_path=log_path,
+                hint=hint
+                or f"if it is only slow, set {PROBE_TIMEOUT_VARIABLE}=SECONDS to wait longer",
+            ) from None
         finally:
             output.close()
         if check and returncode != 0:
-            label = what or Path(args[0]).name
             where = f"; full log: {log_path}" if log_path is not None else ""
             raise CommandFailedError(
                 f"{label} failed with exit code {returncode}{where}",
@@ -191,6 +236,119 @@ class _Output:
             self._log = None
 
 
+class _TimedOut(Exception):
+    """The command ran past its timeout; its process group was killed."""
+
+
+def _start(
+    args: tuple[str, ...],
+    *,
+    cwd: Path | None,
+    env: dict[str, str],
+    hint: str | None,
+    own_group: bool,
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # A group of its own: a timeout stops everything it started.
+            process_group=0 if own_group else None,
+        )
+    except OSError as error:
+        if cwd is not None and not cwd.is_dir():
+            raise ToolNotFoundError(
+                f"cannot run '{args[0]}' in {cwd}: no such directory", hint=hint
+            ) from None
+        if isinstance(error, FileNotFoundError) and not Path(args[0]).exists():
+            reason = "program not found"
+        elif isinstance(error, FileNotFoundError):
+            reason = "its interpreter (the #! line) or a library it needs is missing"
+        elif isinstance(error, PermissionError):
+            reason = "permission denied (is it an executable file?)"
+        else:
+            reason = error.strerror or str(error)
+        raise ToolNotFoundError(
+            f"cannot run '{args[0]}': {reason}", hint=hint or f"install {args[0]}"
+        ) from None
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux ``/proc``; empty where unreadable)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = [entry.name for entry in Path(f"/proc/{parent}/task").iterdir()]
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                found.append(child)
+                pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _signal(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+
+
+def _stop(
+    proc: subprocess.Popen[bytes], first: signal.Signals, grace: float, *, group: bool
+) -> None:
+    """Send ``first`` to the command and everything it started (its process group if it has
+    one of its own, else the processes found below it), then SIGKILL after ``grace`` seconds."""
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, first)
+    # Found before anything is signalled: once the command exits, its children are orphans.
+    pids = [proc.pid, *_descendants(proc.pid)]
+    if not group:
+        _signal(pids, first)
+    deadline = time.monotonic() + (0 if first == signal.SIGKILL else grace)
+    while time.monotonic() < deadline and (proc.poll() is None or any(map(_alive, pids[1:]))):
+        time.sleep(0.05)
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    _signal(pids, signal.SIGKILL)
+    proc.wait()
+
+
+def _lines(text: str, *, final: bool) -> tuple[list[str], str]:
+    """Complete lines (universal newlines, each ending in ``\\n``) and the unfinished rest."""
+    text = text.replace("\r\n", "\n")
+    hold = ""
+    if not final and text.endswith("\r"):  # maybe the first half of a \r\n
+        text, hold = text[:-1], "\r"
+    parts = text.replace("\r", "\n").split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    rest = parts[-1] + hold
+    if final and rest:
+        lines.append(rest)
+        rest = ""
+    return lines, rest
+
+
 def _pump(
     args: tuple[str, ...],
     *,
@@ -198,30 +356,42 @@ def _pump(
     env: dict[str, str],
     output: _Output,
     hint: str | None,
+    timeout: float | None = None,
 ) -> int:
+    own_group = timeout is not None
+    proc = _start(args, cwd=cwd, env=env, hint=hint, own_group=own_group)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    rest = ""
     try:
-        proc = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-    except FileNotFoundError:
-        raise ToolNotFoundError(
-            f"cannot run '{args[0]}': program not found", hint=hint or f"install {args[0]}"
-        ) from None
-    with proc:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise _TimedOut
+                if not selector.select(left):
+                    continue
+                chunk = os.read(fd, 65536)
+                lines, rest = _lines(rest + decoder.decode(chunk, final=not chunk), final=not chunk)
+                for line in lines:
+                    output.line(line)
+                if not chunk:
+                    break
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                output.line(line)
-            return proc.wait()
-        except BaseException:
-            # Ctrl-C or an error in a callback: never leave the child running behind us.
-            proc.kill()
-            proc.wait()
-            raise
+            return proc.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            raise _TimedOut from None
+    except _TimedOut:
+        _stop(proc, signal.SIGKILL, 0, group=own_group)
+        raise
+    except BaseException:
+        # Ctrl-C or an error in a callback: never leave the command running behind us.
+        _stop(proc, signal.SIGINT, INTERRUPT_GRACE, group=own_group)
+        raise
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -17,7 +17,7 @@ pytest_plugins = ["toolkit_fixtures"]
 
 # Fixtures that download or build a toolchain (a CUDA toolkit, a Go program): every test that
 # uses one, directly or through another fixture, is in the `toolchain` tier, so that
-# `pytest -m "not toolchain"` stays offline and fast on a fresh machine.
+# `pytest -m "not toolchain and not processes"` stays offline and fast on a fresh machine.
 TOOLCHAIN_FIXTURES = frozenset({"cuda12_toolkit", "cuda13_toolkit", "actionlint"})
 
 
@@ -36,6 +36,7 @@ AMBIENT = (
     "CUDA_VISIBLE_DEVICES",
     "SOURCE_DATE_EPOCH",
     "BUILD_TOOLS_DEBUG",
+    "BUILD_TOOLS_PROBE_TIMEOUT",
 )
 AMBIENT_PREFIXES = ("OLLAMA_", "GITHUB_")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from build_tools.errors import CommandFailedError
+from build_tools.errors import CommandFailedError, CommandTimedOutError, ToolNotFoundError
 from build_tools.runner import INHERITED_PATH, Runner, format_command, prepend_path
 
 PRINT_ENV = "import os, sys; print(os.environ.get(sys.argv[1], '<unset>'))"
@@ -77,3 +78,80 @@ def test_dry_run_skips_changes_but_runs_probes(tmp_path: Path) -> None:
     assert not marker.exists()
     probe = runner.run([sys.executable, "-c", "print('ok')"], probe=True)
     assert (probe.skipped, probe.output.strip()) == (False, "ok")
+
+
+# A quick probe that prints a line, starts a grandchild that would outlive it, then hangs.
+HANGING_PROBE = """
+import subprocess, sys, time
+print("partial answer", flush=True)
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open(sys.argv[1], "w").write(str(child.pid))
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_quick_probe_that_hangs_is_stopped_with_what_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild"
+    runner = Runner(echo=False, probe_timeout=1.0)
+    with pytest.raises(CommandTimedOutError, match=r"fake-probe did not answer within 1 s") as info:
+        runner.run(
+            [sys.executable, "-c", HANGING_PROBE, str(pid_file)],
+            probe=True,
+            quick=True,
+            what="fake-probe",
+        )
+    assert info.value.exit_code == 10
+    assert "partial answer" in info.value.output_tail
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild), "the probe's own children are stopped with it"
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [(0o644, "permission denied"), (0o755, "interpreter")],
+    ids=["not-executable", "bad-interpreter"],
+)
+def test_a_program_that_cannot_start_is_named_with_the_reason(
+    tmp_path: Path, mode: int, reason: str
+) -> None:
+    program = tmp_path / "tool"
+    program.write_text("#!/nonexistent/interpreter\n")
+    program.chmod(mode)
+    with pytest.raises(ToolNotFoundError, match=reason):
+        Runner(echo=False).run([str(program)], probe=True)
+
+
+# A build step that starts a worker of its own (as cmake starts ninja, ninja a compiler).
+STEP_WITH_WORKER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open(sys.argv[1], "w").write(str(child.pid))
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_interrupted_command_is_stopped_with_what_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "worker"
+
+    def interrupt(line: str) -> None:
+        if line == "started":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Runner(echo=False).run(
+            [sys.executable, "-c", STEP_WITH_WORKER, str(pid_file)], on_line=interrupt
+        )
+    worker = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker), "the step's own worker is stopped with it"

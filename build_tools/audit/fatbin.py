@@ -14,7 +14,10 @@ and 13.0 output, see ``docs/build-notes.md#reading-compiled-architectures``):
 * Flags: 0x2000 or 0x8000 = compressed, 0x100000 = ``a`` arch, 0x200000 = ``f`` family arch.
 
 Only headers are read; payloads (compressed or not) are skipped, which is why a 1 GB library
-parses in well under a second.
+parses in well under a second. Files come from anywhere (a downloaded tarball), so the ELF
+section table is checked before it is believed: every section must lie inside the file, and a
+code entry must name a plausible architecture (sm_10 .. sm_999); anything else is an
+:class:`UnreadableArtifactError`, never "no device code".
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from build_tools.errors import UnreadableArtifactError
+from build_tools.files import open_regular
 from build_tools.planning.archs import CudaArch, Suffix
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "LibraryAudit",
     "UnreadableArtifactError",
     "audit_elf_bytes",
+    "audit_elf_file",
     "parse_fatbin",
     "read_library",
 ]
@@ -55,6 +60,13 @@ _KIND_ELF = 2
 _FLAG_COMPRESSED = 0x2000 | 0x8000  # 0x2000 in CUDA 12 output, 0x8000 on CUDA 13 PTX
 _FLAG_ARCH_SPECIFIC = 0x100000  # sm_90a
 _FLAG_FAMILY = 0x200000  # sm_100f
+# Architecture numbers a real code entry can carry (sm_10 .. sm_999).
+_ARCHS = range(10, 1000)
+# What pyelftools raises on a malformed file besides ELFError (struct and construct errors).
+_PARSE_ERRORS = (ELFError, ValueError, OverflowError, KeyError, IndexError, struct.error)
+# Section header sizes of ELF32 and ELF64.
+_SHDR_SIZE = {32: 40, 64: 64}
+_EHDR_SIZE = {32: 52, 64: 64}
 
 EntryKind = Literal["sass", "ptx", "other"]
 
@@ -124,6 +136,8 @@ def _entries(view: memoryview, start: int, end: int, fatbin: int) -> list[Fatbin
          uncompressed) = _ENTRY_HEADER.unpack_from(view, offset)  # fmt: skip
         if header_size < _ENTRY_HEADER.size:
             raise ValueError(f"entry header size {header_size} at offset {offset:#x} is too small")
+        if _kind(raw_kind) != "other" and arch not in _ARCHS:
+            raise ValueError(f"entry at offset {offset:#x} names the impossible arch {arch}")
         compressed = bool(flags & _FLAG_COMPRESSED)
         entries.append(
             FatbinEntry(
@@ -224,18 +238,55 @@ def _names(entries: Iterable[FatbinEntry]) -> tuple[str, ...]:
     return tuple(f"{a}{s}" for a, s in sorted({(e.arch, e.suffix) for e in entries}))
 
 
+def _check_sections(elf: ELFFile, size: int, name: str) -> None:
+    """The section table and every section with data lie inside the file; names resolve."""
+    header = elf.header
+    shoff, count, entsize = header["e_shoff"], elf.num_sections(), header["e_shentsize"]
+    problem = None
+    if header["e_ehsize"] != _EHDR_SIZE[elf.elfclass]:
+        problem = f"an ELF header of {header['e_ehsize']} bytes in an ELF{elf.elfclass} file"
+    elif count == 0:
+        return
+    elif entsize != _SHDR_SIZE[elf.elfclass]:
+        problem = f"section headers of {entsize} bytes in an ELF{elf.elfclass} file"
+    elif shoff < _EHDR_SIZE[elf.elfclass] or shoff + count * entsize > size:
+        problem = f"the section table (at {shoff:#x}, {count} entries) is not inside the file"
+    elif header["e_shstrndx"] >= count:
+        problem = f"the section-name table index {header['e_shstrndx']} is out of range"
+    else:
+        names = elf.get_section(header["e_shstrndx"])
+        names_size = names["sh_size"]
+        for section in elf.iter_sections():
+            if section["sh_type"] != "SHT_NOBITS" and (
+                section["sh_offset"] + section["sh_size"] > size
+            ):
+                problem = f"section {section.name!r} runs past the end of the file"
+                break
+            if section["sh_name"] >= max(names_size, 1):
+                problem = "a section name lies outside the section-name table"
+                break
+    if problem is not None:
+        raise UnreadableArtifactError(
+            f"{name}: not a readable ELF file ({problem})",
+            hint="the file is damaged or truncated; compare its size and checksum with the release",
+        )
+
+
 def _audit(stream: BinaryIO, data: bytes | memoryview | mmap.mmap, name: str) -> LibraryAudit:
     try:
         elf = ELFFile(stream)
+        _check_sections(elf, len(data), name)
         section = elf.get_section_by_name(FATBIN_SECTION)
-    except ELFError as error:
+        start = size = 0
+        if section is not None:
+            start, size = int(section["sh_offset"]), int(section["sh_size"])
+    except _PARSE_ERRORS as error:
         raise UnreadableArtifactError(
             f"{name}: not a readable ELF file ({error})",
             hint="pass a CUDA library such as lib/ollama/cuda_v12/libggml-cuda.so",
         ) from None
     if section is None:
         return LibraryAudit(path=name, size=len(data), fatbins=0, entries=())
-    start, size = int(section["sh_offset"]), int(section["sh_size"])
     if start + size > len(data):
         raise UnreadableArtifactError(f"{name}: {FATBIN_SECTION} runs past the end of the file")
     try:
@@ -252,18 +303,26 @@ def _audit(stream: BinaryIO, data: bytes | memoryview | mmap.mmap, name: str) ->
 
 
 def audit_elf_bytes(data: bytes, name: str) -> LibraryAudit:
-    """Audit an ELF file held in memory (a tarball member)."""
+    """Audit an ELF file held in memory (a small tarball member)."""
     return _audit(io.BytesIO(data), data, name)
 
 
+def audit_elf_file(stream: BinaryIO, name: str) -> LibraryAudit:
+    """Audit an open ELF file (a large tarball member copied to an unnamed temporary file):
+    memory-mapped, so its size costs no memory."""
+    stream.seek(0, io.SEEK_END)
+    if stream.tell() == 0:
+        raise UnreadableArtifactError(f"{name}: empty file, not an ELF library")
+    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        stream.seek(0)
+        return _audit(stream, mapped, name)
+
+
 def read_library(path: Path) -> LibraryAudit:
-    """Audit an ELF file on disk. Memory-maps it, so large libraries cost little memory."""
+    """Audit an ELF file on disk (a regular file: a FIFO or device is refused). Memory-maps
+    it, so large libraries cost little memory."""
     try:
-        with path.open("rb") as stream:
-            if path.stat().st_size == 0:
-                raise UnreadableArtifactError(f"{path}: empty file, not an ELF library")
-            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                audit = _audit(stream, mapped, str(path))
+        with open_regular(path) as stream:
+            return audit_elf_file(stream, str(path))
     except OSError as error:
         raise UnreadableArtifactError(f"cannot read {path}: {error.strerror}") from None
-    return audit

@@ -55,13 +55,21 @@ def _relocation_addends(elf: ELFFile, wanted: set[int]) -> dict[int, int]:
     return addends
 
 
+# What pyelftools raises on a damaged file besides ELFError (struct and construct errors).
+_PARSE_ERRORS = (ELFError, ValueError, OverflowError, KeyError, IndexError, struct.error)
+
+
 def read_go_strings(stream: BinaryIO, names: Sequence[str]) -> dict[str, str]:
     """Values of the named Go string variables; variables that cannot be read are left out
-    (a stripped binary, a non-ELF file, or a 32-bit build give an empty dict)."""
+    (a stripped binary, a non-ELF or damaged file, or a 32-bit build give an empty dict)."""
     try:
-        elf = ELFFile(stream)
-    except ELFError:
+        return _read_go_strings(stream, names)
+    except _PARSE_ERRORS:
         return {}
+
+
+def _read_go_strings(stream: BinaryIO, names: Sequence[str]) -> dict[str, str]:
+    elf = ELFFile(stream)
     symtab = elf.get_section_by_name(".symtab")
     if not isinstance(symtab, SymbolTableSection) or elf.elfclass != 64:
         return {}

@@ -52,6 +52,8 @@ def resolve_invocation(
 
 def dispatch(invocation: Invocation, runner: Runner, environ: Mapping[str, str]) -> int:
     settings, resolved = resolve_invocation(invocation, environ)
+    for notice in resolved.notices:
+        reporter.notice(notice)
     if invocation.show_options:
         show_options(resolved, as_json=invocation.json)
         return 0

@@ -9,7 +9,7 @@ from build_tools.errors import ConfigurationError
 
 __all__ = ["OllamaVersion"]
 
-_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-rc(\d+))?$")
+_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-rc(\d+))?\Z")
 _DESCRIBED = re.compile(r"^v?\d+\.\d+\.\d+(?:-rc\d+)?")
 
 

@@ -12,7 +12,7 @@ import shutil
 from types import ModuleType
 from typing import Any
 
-from build_tools.errors import CommandFailedError, ToolNotFoundError
+from build_tools.errors import CommandFailedError, InventoryError, ToolNotFoundError
 from build_tools.gpus.inventory import Gpu, Inventory, parse_nvidia_smi_csv
 from build_tools.runner import Runner
 
@@ -91,6 +91,7 @@ def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
     result = runner.run(
         [nvidia_smi, f"--query-gpu={SMI_QUERY}", "--format=csv,noheader,nounits"],
         probe=True,
+        quick=True,
         what="nvidia-smi --query-gpu",
         hint="check that the NVIDIA driver is loaded (nvidia-smi should list the GPUs)",
     )
@@ -100,8 +101,11 @@ def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
     if lines:
         driver = lines[0].rsplit(",", 1)[-1].strip() or None
     # The CUDA version the driver supports is only printed in the summary header.
-    header = runner.run([nvidia_smi], probe=True, check=False, what="nvidia-smi")
-    match = _CUDA_VERSION.search(header.output)
+    try:
+        header = runner.run([nvidia_smi], probe=True, check=False, quick=True, what="nvidia-smi")
+    except CommandFailedError:  # it answered the query; a summary that hangs only costs this
+        header = None
+    match = _CUDA_VERSION.search(header.output) if header is not None else None
     return Inventory(
         gpus=tuple(gpus),
         source="nvidia-smi",
@@ -131,7 +135,8 @@ def detect_inventory(runner: Runner, *, path: str | None = None) -> Inventory:
         )
     try:
         inventory = detect_with_nvidia_smi(runner, nvidia_smi)
-    except (CommandFailedError, ToolNotFoundError) as error:
+    except (CommandFailedError, ToolNotFoundError, InventoryError) as error:
+        # A broken nvidia-smi (garbage, an error text, a hang) is like a missing driver.
         return Inventory(
             gpus=(),
             source="none",

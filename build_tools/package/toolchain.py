@@ -47,7 +47,7 @@ def cached_compilers(build_dirs: Sequence[Path]) -> dict[str, str]:
 
 def _query(runner: Runner, argv: Sequence[str], prefer: str | None = None) -> str | None:
     try:
-        result = runner.run(argv, probe=True, check=False, what=" ".join(argv))
+        result = runner.run(argv, probe=True, quick=True, check=False, what=" ".join(argv))
     except ToolNotFoundError:
         return None
     if result.returncode != 0:

@@ -5,13 +5,17 @@ Shared by ``plan`` and the build pipeline, so both read the same options the sam
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from build_tools.console import reporter
 from build_tools.errors import ConfigurationError
+from build_tools.files import directory_problem
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
+from build_tools.locks import exclusive
 from build_tools.planning.arch_plan import ArchRequest, request_tokens
 from build_tools.runner import Runner
 from build_tools.settings.groups import (
@@ -24,7 +28,53 @@ from build_tools.settings.groups import (
 from build_tools.source.checkout import Checkout, SourceSpec, prepare_source
 from build_tools.toolkit.request import ToolkitRequest
 
-__all__ = ["arch_request", "checkout_of", "gather_inventory", "target_of", "toolkit_request"]
+__all__ = [
+    "WORKDIR_PARTS",
+    "arch_request",
+    "check_directory",
+    "checkout_of",
+    "gather_inventory",
+    "needs_local_gpus",
+    "target_of",
+    "toolkit_request",
+    "using_workdir",
+]
+
+# What a build keeps under its work directory (see build_plan.BuildPlan).
+WORKDIR_PARTS = ("sources", "build", "staging", "logs")
+
+
+def check_directory(path: Path, option: str) -> None:
+    """A directory option (``--workdir``, ``--dist-dir``) that cannot be used is exit 2 at
+    once - also on a dry run, which creates nothing."""
+    problem = directory_problem(path)
+    if problem is not None:
+        raise ConfigurationError(
+            f"{option} {path} cannot be used: {problem}", hint=f"choose another {option}"
+        )
+
+
+@contextlib.contextmanager
+def using_workdir(workdir: Path, runner: Runner) -> Iterator[None]:
+    """Check the work directory, create it, and hold its lock while the body runs: a second
+    run on the same directory waits (saying so) instead of fetching or building into it at
+    the same time. A dry run only checks."""
+    check_directory(workdir, "--workdir")
+    for part in WORKDIR_PARTS:
+        check_directory(workdir / part, "--workdir")
+    if runner.dry_run:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive(workdir))
+        except OSError as error:
+            raise ConfigurationError(
+                f"--workdir {workdir} cannot be used: {error.strerror}",
+                hint="choose another --workdir",
+            ) from None
+        yield
 
 
 def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checkout:
@@ -39,10 +89,32 @@ def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checko
     return prepare_source(spec, runner)
 
 
-def gather_inventory(settings: InventorySettings, runner: Runner) -> Inventory:
-    """The saved inventory (``--inventory``), else the GPUs of this machine."""
+NOT_DETECTED = (
+    "GPUs not detected: --arch names every architecture; pass --inventory FILE (or add "
+    "native to --arch) to see which GPUs the plan covers"
+)
+
+
+def needs_local_gpus(settings: ArchSettings) -> bool:
+    """Whether a plan reads this machine's GPUs: when they are its base (no --arch, or
+    ``native`` in it), or when --exclude-arch/--min-arch decide which GPUs are unwanted (the
+    coverage report and the validation-hole check need them then). An explicit arch list
+    alone plans without detection: nothing is run, nothing can hang."""
+    tokens = request_tokens(settings.arch)
+    if not tokens or any(token.lower() == "native" for token in tokens):
+        return True
+    return bool(request_tokens(settings.exclude_arch)) or settings.min_arch is not None
+
+
+def gather_inventory(
+    settings: InventorySettings, runner: Runner, arch: ArchSettings | None = None
+) -> Inventory:
+    """The saved inventory (``--inventory``), else the GPUs of this machine - detected only
+    when ``arch`` (the plan's arch options, if there is a plan) needs them."""
     if settings.inventory is not None:
         return load_inventory(settings.inventory)
+    if arch is not None and not needs_local_gpus(arch):
+        return Inventory(gpus=(), source="none", notices=(NOT_DETECTED,))
     return detect_inventory(runner)
 
 
@@ -50,10 +122,18 @@ def target_of(settings: TargetSettings) -> tuple[Generation, OllamaVersion | Non
     """The generation and release ``plan`` is for: --ollama-generation, else --ref's tag
     range, else the newest generation."""
     ref = OllamaVersion.parse(settings.ref) if settings.ref else None
+    of_ref = registry().for_version(ref) if ref is not None else None
     if settings.ollama_generation:
-        return registry().get(settings.ollama_generation), ref
-    if ref is not None:
-        return registry().for_version(ref), ref
+        chosen = registry().get(settings.ollama_generation)
+        if of_ref is not None and chosen.name != of_ref.name:
+            raise ConfigurationError(
+                f"--ollama-generation {chosen.name} contradicts --ref {settings.ref}, which is "
+                f"{of_ref.name}",
+                hint="drop --ollama-generation (the tag decides), or plan for another tag",
+            )
+        return chosen, ref
+    if of_ref is not None:
+        return of_ref, ref
     return registry().newest(), ref
 
 

@@ -8,13 +8,15 @@ stages read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from build_tools.build_plan import BuildOptions, BuildPlan
 from build_tools.console import reporter
-from build_tools.errors import ToolkitError, ValidationHoleError
-from build_tools.generations import OllamaVersion
+from build_tools.errors import ConfigurationError, ToolkitError, ValidationHoleError
+from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
 from build_tools.pipeline.inputs import arch_request, checkout_of, toolkit_request
@@ -30,7 +32,7 @@ from build_tools.programs import (
 from build_tools.recipes import recipe_for
 from build_tools.runner import Runner
 from build_tools.settings.commands import BuildSettings
-from build_tools.source.checkout import Checkout
+from build_tools.source.checkout import Checkout, checkout_root
 from build_tools.source.llama_cpp import LlamaCppSource, LlamaCppSpec, prepare_llama_cpp
 from build_tools.source.ollama_tree import TreeFacts, read_tree
 from build_tools.toolkit import ToolkitRequest, check_host_compiler, resolve_toolkit
@@ -40,10 +42,13 @@ __all__ = [
     "Fetched",
     "Patched",
     "Planned",
+    "Preview",
     "fetch_source",
     "make_build_plan",
     "patch_sources",
     "plan_build",
+    "preview_build",
+    "source_is_fetched",
 ]
 
 
@@ -89,15 +94,17 @@ def fetch_source(settings: BuildSettings, runner: Runner) -> Fetched:
     return Fetched(workdir=workdir, checkout=checkout, tree=tree, release=release)
 
 
-def _choose_cuda(request: ToolkitRequest, arch_plan: ArchPlan, tree: TreeFacts) -> ToolkitRequest:
+def _choose_cuda(
+    request: ToolkitRequest, arch_plan: ArchPlan, has_preset: Callable[[int], bool], presets: str
+) -> ToolkitRequest:
     """Without --cuda/--cuda-home and no system nvcc: the newest installable CUDA whose major
     this tree has a preset for and which compiles every planned arch."""
     for version in installable_versions_for(arch_plan.archs):
-        if tree.preset_for(int(version.split(".")[0])):
+        if has_preset(int(version.split(".")[0])):
             return replace(request, cuda_version=version)
     raise ToolkitError(
         f"no installable CUDA toolkit compiles {arch_plan.cuda_architectures} for this tree",
-        hint="its presets are " + ", ".join(sorted(tree.presets)) + "; pass --cuda-home",
+        hint=f"its presets are {presets}; pass --cuda-home",
     )
 
 
@@ -106,12 +113,32 @@ def plan_build(
 ) -> Planned:
     """``plan``: the toolkit (installed on demand) and the arch plan validated against it."""
     tree = fetched.tree
+    presets = ", ".join(sorted(tree.presets))
+    return _plan(
+        settings,
+        tree.generation,
+        fetched.release,
+        inventory,
+        runner,
+        has_preset=lambda major: tree.preset_for(major) is not None,
+        presets=presets,
+    )
+
+
+def _plan(
+    settings: BuildSettings,
+    generation: Generation,
+    release: OllamaVersion | None,
+    inventory: Inventory,
+    runner: Runner,
+    *,
+    has_preset: Callable[[int], bool],
+    presets: str,
+) -> Planned:
     requested = toolkit_request(settings.toolkit)
 
     def request_for(cuda_version: str | None) -> ArchRequest:
-        return arch_request(
-            settings.arch, cuda_version, generation=tree.generation, ref=fetched.release
-        )
+        return arch_request(settings.arch, cuda_version, generation=generation, ref=release)
 
     if requested.cuda_version is not None:
         # Fail before any toolkit download when the table already says no.
@@ -119,17 +146,77 @@ def plan_build(
     toolkit = resolve_toolkit(requested, runner, install=True)
     if toolkit is None:
         draft = make_arch_plan(request_for(None), inventory, None)
-        requested = _choose_cuda(requested, draft, tree)
+        requested = _choose_cuda(requested, draft, has_preset, presets)
         toolkit = resolve_toolkit(requested, runner, install=True)
     if toolkit is None:
         raise ToolkitError("no CUDA toolkit could be found or installed", hint="pass --cuda")
-    if tree.preset_for(toolkit.major) is None:
+    if not has_preset(toolkit.major):
         raise ToolkitError(
             f"this Ollama tree has no configure preset for CUDA {toolkit.major}",
-            hint="presets: " + ", ".join(sorted(tree.presets)) + "; choose --cuda accordingly",
+            hint=f"presets: {presets}; choose --cuda accordingly",
         )
     arch_plan = make_arch_plan(request_for(toolkit.version), inventory, toolkit)
     return Planned(toolkit=toolkit, arch_plan=arch_plan)
+
+
+def source_is_fetched(settings: BuildSettings) -> bool:
+    """Whether the build's source is on disk (``--source-dir``, or a cached checkout)."""
+    if settings.source.source_dir is not None:
+        return True
+    return checkout_root(settings.source.source, workdir_of(settings)).joinpath(".git").exists()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preview:
+    """A dry run before the source was ever fetched: the plan made from the tag."""
+
+    checkout: Checkout
+    generation: Generation
+    planned: Planned
+    deferred: tuple[str, ...]  # what only the fetched tree can decide
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": {"url": self.checkout.url, "ref": self.checkout.ref, "fetched": False},
+            "generation": self.generation.name,
+            "plan": self.planned.arch_plan.to_json(),
+            "toolkit": {
+                "version": self.planned.toolkit.version,
+                "provider": self.planned.toolkit.provider,
+                "root": str(self.planned.toolkit.root),
+            },
+            "deferred": list(self.deferred),
+        }
+
+
+DEFERRED = ("generation", "configure presets", "patch series", "build commands")
+
+
+def preview_build(settings: BuildSettings, inventory: Inventory, runner: Runner) -> Preview:
+    """``--dry-run build`` on a machine where the ref was never fetched: the fetch commands,
+    then the plan for the generation the tag belongs to; the rest waits for the tree."""
+    checkout = checkout_of(settings.source, workdir_of(settings), runner)
+    try:
+        release: OllamaVersion | None = OllamaVersion.parse(checkout.ref)
+    except ConfigurationError:
+        release = None  # a branch or a commit: only the tree will tell
+    generation = registry().for_version(release) if release is not None else registry().newest()
+    planned = _plan(
+        settings,
+        generation,
+        release,
+        inventory,
+        runner,
+        has_preset=lambda major: generation.tree.cuda_preset_name(major) is not None,
+        presets="(not fetched yet)",
+    )
+    reporter.notice(
+        f"dry run: {checkout.url} is not fetched yet, so this plan is for {generation.name}, "
+        f"the generation of the tag {checkout.ref}; after the fetch its tree confirms the "
+        + ", ".join(DEFERRED[:-1])
+        + f" and {DEFERRED[-1]}"
+    )
+    return Preview(checkout=checkout, generation=generation, planned=planned, deferred=DEFERRED)
 
 
 def _check_hole(plan: ArchPlan, tree: TreeFacts, accept: bool) -> None:

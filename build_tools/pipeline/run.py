@@ -23,17 +23,21 @@ from build_tools.build_plan import BuildPlan
 from build_tools.console import reporter
 from build_tools.gpus.inventory import Inventory
 from build_tools.package import PackageResult, package_build
-from build_tools.pipeline.inputs import gather_inventory
+from build_tools.pipeline.inputs import check_directory, gather_inventory, using_workdir
 from build_tools.pipeline.prepare import (
     Fetched,
     Patched,
     Planned,
+    Preview,
     fetch_source,
     make_build_plan,
     patch_sources,
     plan_build,
+    preview_build,
+    workdir_of,
 )
 from build_tools.pipeline.steps import run_steps
+from build_tools.planning.arch_plan import ArchPlan
 from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step, steps_until
 from build_tools.runner import Runner
@@ -41,7 +45,7 @@ from build_tools.settings.commands import BuildSettings
 from build_tools.settings.groups import Phase
 from build_tools.verify import VerifyReport, verify_install
 
-__all__ = ["STAGES", "BuildResult", "run_build"]
+__all__ = ["STAGES", "BuildResult", "run_build", "run_preview"]
 
 COMPILE_PHASES: tuple[Phase, ...] = ("configure", "cpu", "cuda")
 INSTALL_PHASES: tuple[Phase, ...] = ("install", "go")
@@ -95,7 +99,7 @@ class _State:
 
 def _source(state: _State) -> None:
     # The inventory is read first: a bad inventory file fails before anything is fetched.
-    state.inventory = gather_inventory(state.settings.inventory, state.runner)
+    state.inventory = gather_inventory(state.settings.inventory, state.runner, state.settings.arch)
     state.fetched = fetch_source(state.settings, state.runner)
 
 
@@ -193,9 +197,11 @@ def run_build(
     """Run :data:`STAGES` in order; ``on_planned`` sees the frozen plan before anything is
     compiled (``build`` shows it)."""
     state = _State(settings=settings, runner=runner, on_planned=on_planned)
-    for name, stage in STAGES:
-        stage(state)
-        state.ran.append(name)
+    check_directory(Path(settings.package.dist_dir).resolve(), "--dist-dir")
+    with using_workdir(workdir_of(settings), runner):
+        for name, stage in STAGES:
+            stage(state)
+            state.ran.append(name)
     return BuildResult(
         plan=state.frozen_plan(),
         complete=state.complete,
@@ -205,3 +211,21 @@ def run_build(
         package=state.package,
         verify=state.verify,
     )
+
+
+def run_preview(
+    settings: BuildSettings,
+    runner: Runner,
+    *,
+    on_planned: Callable[[ArchPlan], None] | None = None,
+) -> Preview:
+    """A dry run on a machine where the source was never fetched: ``source`` prints the fetch,
+    ``plan`` plans for the tag's generation; the later stages need the tree and are skipped."""
+    assert runner.dry_run, "only a dry run can plan without the tree"
+    check_directory(Path(settings.package.dist_dir).resolve(), "--dist-dir")
+    with using_workdir(workdir_of(settings), runner):
+        inventory = gather_inventory(settings.inventory, runner, settings.arch)
+        preview = preview_build(settings, inventory, runner)
+    if on_planned is not None:
+        on_planned(preview.planned.arch_plan)
+    return preview

@@ -97,7 +97,7 @@ class CudaArch:
         return CudaArch(self.number, self.suffix, sass=sass, ptx=ptx)
 
 
-_NUMBER = re.compile(r"^(?:(?P<major>\d{1,2})\.(?P<minor>\d)|(?P<num>\d{2,3}))(?P<suffix>[af]?)$")
+_NUMBER = re.compile(r"^(?:(?P<major>\d{1,2})\.(?P<minor>\d)|(?P<num>\d{2,3}))(?P<suffix>[af]?)\Z")
 
 
 def parse_arch_number(token: str) -> tuple[int, Suffix]:

@@ -47,8 +47,8 @@ ACTIONS = {
     "  # v4.3.0",
 }
 
-_PINNED = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
-_SNAPSHOT = re.compile(r"^\d{8}T\d{6}Z$")
+_PINNED = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}\Z")
+_SNAPSHOT = re.compile(r"^\d{8}T\d{6}Z\Z")
 
 
 @dataclass(frozen=True, kw_only=True)

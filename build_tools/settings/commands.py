@@ -70,6 +70,7 @@ class BuildSettings:
         False,
         "--verify",
         kind="switch",
+        conflicts=("stop-after",),
         help="after building, start the built Ollama, run a tiny generated model and check the "
         "GPUs it uses against the plan (without a GPU: start, CPU backend, load, generate)",
     )

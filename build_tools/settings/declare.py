@@ -71,6 +71,7 @@ class Option:
     fallback: Callable[[Mapping[str, str]], Any] | None = None  # a default computed at resolve
     path: bool = False  # a relative path in a profile is relative to the profiles file
     unique: bool = False  # a list option drops repeated values (the first one stays)
+    conflicts: tuple[str, ...] = ()  # keys of options that may not be set together with this
 
     @property
     def key(self) -> str:
@@ -187,6 +188,7 @@ class ResolvedOptions:
     profile: str | None
     profiles_file: Path | None
     options: tuple[ResolvedOption, ...]
+    notices: tuple[str, ...] = ()  # e.g. a profile value that a command-line flag excludes
 
     def source_of(self, key: str) -> Source:
         return next(o.source for o in self.options if o.key == key)
@@ -285,6 +287,58 @@ def _build(cls: type[S], values: Mapping[tuple[str, ...], Any], prefix: tuple[st
     return cls(**kwargs)
 
 
+_RANK = {Source.DEFAULT: 0, Source.ENVIRONMENT: 1, Source.PROFILE: 2, Source.COMMAND_LINE: 3}
+
+
+def _settle_conflicts(
+    declared: list[Declared],
+    values: dict[tuple[str, ...], Any],
+    resolved: list[ResolvedOption],
+    profile_name: str | None,
+) -> list[str]:
+    """Options that exclude each other (``Option.conflicts``). Both set at the same level (the
+    command line, a profile, the environment) is an error: one would otherwise win silently.
+    Set at different levels, the higher one wins as for any other option - a flag on the
+    command line replaces the profile's value - and the other returns to its default, with a
+    notice (returned) saying so."""
+    index = {option.key: n for n, option in enumerate(resolved)}
+    paths = {item.option.key: item for item in declared}
+    notices: list[str] = []
+
+    def where(option: ResolvedOption) -> str:
+        if option.source is Source.PROFILE:
+            return f"profile {profile_name}"
+        if option.source is Source.ENVIRONMENT and option.origin is not None:
+            return f"${option.origin}"
+        return option.source.value
+
+    for item in declared:
+        for other_key in item.option.conflicts:
+            if other_key not in index:
+                continue
+            mine, other = resolved[index[item.option.key]], resolved[index[other_key]]
+            if Source.DEFAULT in (mine.source, other.source):
+                continue
+            if mine.source is other.source:
+                raise ConfigurationError(
+                    f"--{mine.key} and --{other.key} ({where(mine)}) cannot be used together",
+                    hint=f"drop one of them; see --help for what --{mine.key} does",
+                )
+            winner, loser = (
+                (mine, other) if _RANK[mine.source] > _RANK[other.source] else (other, mine)
+            )
+            default = paths[loser.key].default
+            values[paths[loser.key].path] = default
+            resolved[index[loser.key]] = ResolvedOption(
+                key=loser.key, value=default, source=Source.DEFAULT
+            )
+            notices.append(
+                f"--{loser.key} from {where(loser)} is not used: --{winner.key} from "
+                f"{where(winner)} excludes it"
+            )
+    return notices
+
+
 def resolve(
     cls: type[S],
     *,
@@ -318,6 +372,12 @@ def resolve(
                     + "keys are the long options of build, plan and verify-reproducible",
                 )
             _from_profile(known[key], raw, where, base)
+            for other in known[key].conflicts:
+                if other in profile:
+                    raise ConfigurationError(
+                        f"{where}: '{key}' and '{other}' cannot be used together",
+                        hint="drop one of them",
+                    )
     values: dict[tuple[str, ...], Any] = {}
     resolved: list[ResolvedOption] = []
     for item in declared:
@@ -337,8 +397,10 @@ def resolve(
             value, source = item.default, Source.DEFAULT
         values[item.path] = value
         resolved.append(ResolvedOption(key=opt.key, value=value, source=source, origin=origin))
+    notices = _settle_conflicts(declared, values, resolved, profile_name)
     settings = _build(cls, values)
     provenance = ResolvedOptions(
+        notices=tuple(notices),
         command=command,
         profile=profile_name,
         profiles_file=profiles_file,

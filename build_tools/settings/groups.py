@@ -236,7 +236,9 @@ class SourceSettings:
         metavar="DIR",
         parse=parse.path,
         path=True,
-        help="build this existing Ollama checkout in place (no fetch)",
+        conflicts=("source", "ref"),
+        help="build this existing Ollama checkout in place, at whatever it has checked out (no "
+        "fetch; --source and --ref do not apply)",
     )
     force: bool = option(
         False,

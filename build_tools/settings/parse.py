@@ -37,16 +37,20 @@ __all__ = [
 MAX_EPOCH = 8**11 - 1
 PRESET = "preset"
 # Branch, tag or commit names git accepts, minus anything a shell or git option could misread.
-_GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]+(?<![./])$")
+_GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]+(?<![./])\Z")
+
+
+# Far above any machine's cores; a larger --jobs is a typo, not a request.
+MAX_COUNT = 4096
 
 
 def positive_int(text: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError("expected a whole number of at least 1") from None
-    if value < 1:
-        raise ValueError("expected a whole number of at least 1")
+        value = 0
+    if not 1 <= value <= MAX_COUNT:
+        raise ValueError(f"expected a whole number from 1 to {MAX_COUNT}")
     return value
 
 
@@ -133,10 +137,10 @@ def source_location(text: str) -> str:
     return text
 
 
-_GO_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
-_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
-_SNAPSHOT = re.compile(r"^\d{8}T\d{6}Z$")
-PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_GO_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?\Z")
+_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}\Z")
+_SNAPSHOT = re.compile(r"^\d{8}T\d{6}Z\Z")
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 def go_version(text: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.errors import ConfigurationError
+from build_tools.files import read_regular
 
 __all__ = [
     "PROFILES_FILE",
@@ -23,7 +24,10 @@ __all__ = [
 
 PROFILES_FILE = "ollama-build.toml"
 META_KEYS = frozenset({"description"})
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_PROFILES_BYTES = 2**20
+# A description is one line of text: it is written into comments of rendered files.
+_DESCRIPTION = re.compile(r"[^\x00-\x1f\x7f]{1,200}\Z")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,41 +60,68 @@ def did_you_mean(word: str, candidates: Sequence[str] | Mapping[str, Any]) -> st
     return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
 
 
-def find_profiles_file(explicit: Path | None, cwd: Path | None = None) -> Path:
+def find_profiles_file(
+    explicit: Path | None, cwd: Path | None = None, *, needed_by: str = "--profile"
+) -> Path:
     """``--profiles-file``, else ./ollama-build.toml, else ./pyproject.toml with a
-    [tool.build_tools] table."""
+    [tool.build_tools] table. ``needed_by`` names what asked for it, for the error."""
     if explicit is not None:
         if not explicit.is_file():
-            raise ConfigurationError(f"--profiles-file {explicit}: no such file")
+            what = "no such file" if not explicit.exists() else "not a regular file"
+            raise ConfigurationError(f"--profiles-file {explicit}: {what}")
         return explicit
     here = Path.cwd() if cwd is None else cwd
     if (here / PROFILES_FILE).is_file():
         return here / PROFILES_FILE
     pyproject = here / "pyproject.toml"
-    if pyproject.is_file() and "build_tools" in _read_toml(pyproject).get("tool", {}):
+    if pyproject.is_file() and _tool_table(_read_toml(pyproject), pyproject) is not None:
         return pyproject
     raise ConfigurationError(
-        f"--profile needs a profiles file, and {here} has neither {PROFILES_FILE} nor a "
+        f"{needed_by} needs a profiles file, and {here} has neither {PROFILES_FILE} nor a "
         "[tool.build_tools] table in pyproject.toml",
         hint="pass --profiles-file FILE (see ci/ollama-build.toml for an example)",
     )
 
 
+def _tool_table(data: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """``[tool.build_tools]`` of a pyproject.toml; None when it has none."""
+    tool = data.get("tool")
+    if tool is None:
+        return None
+    if not isinstance(tool, dict):
+        raise ConfigurationError(f"{path}: 'tool' must be a table")
+    table = tool.get("build_tools")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: [tool.build_tools] must be a table")
+    return table
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as stream:
-            return tomllib.load(stream)
+        data = read_regular(path, limit=MAX_PROFILES_BYTES)
     except OSError as error:
         raise ConfigurationError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text (byte {error.start})", hint="TOML files are UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{path} is not valid TOML: nested too deeply") from None
 
 
 def load_profiles(path: Path) -> ProfilesFile:
     """Read and shape-check a profiles file; option keys are checked by :func:`profile_values`."""
     data = _read_toml(path)
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("build_tools", {})
+        data = _tool_table(data, path) or {}
     unknown = sorted(set(data) - {"profiles"})
     if unknown:
         raise ConfigurationError(
@@ -115,6 +146,11 @@ def load_profiles(path: Path) -> ProfilesFile:
         description = table.get("description")
         if description is not None and not isinstance(description, str):
             raise ConfigurationError(f"{path}: profiles.{name}.description must be a string")
+        if description is not None and not _DESCRIPTION.match(description):
+            raise ConfigurationError(
+                f"{path}: profiles.{name}.description must be one line of at most 200 characters",
+                hint="it names the profile in rendered files and CI jobs",
+            )
         values = {k: v for k, v in table.items() if k not in META_KEYS}
         profiles[name] = Profile(name=name, description=description, values=values)
     return ProfilesFile(path=path, profiles=profiles)

@@ -18,16 +18,17 @@ def git(
     strip: bool = True,
 ) -> str:
     """``git -C root ARGS``'s output; a failure raises CommandFailedError. ``probe``: a
-    read-only query that still runs under ``--dry-run``."""
+    read-only query that still runs under ``--dry-run`` (and is stopped after the runner's
+    probe timeout)."""
     output = runner.run(
-        ["git", "-C", str(root), *args], probe=probe, what=what or f"git {args[0]}"
+        ["git", "-C", str(root), *args], probe=probe, quick=probe, what=what or f"git {args[0]}"
     ).output
     return output.strip() if strip else output
 
 
 def git_or_none(runner: Runner, root: Path, *args: str) -> str | None:
     """A read-only query whose failure is an answer (not a repository, no such ref): None."""
-    result = runner.run(["git", "-C", str(root), *args], probe=True, check=False)
+    result = runner.run(["git", "-C", str(root), *args], probe=True, quick=True, check=False)
     return result.output.strip() if result.returncode == 0 else None
 
 

@@ -117,8 +117,9 @@ def _is_repository_root(runner: Runner, path: Path) -> bool:
 
 def _has_tag(runner: Runner, url: str, tag: str) -> bool:
     result = runner.run(
-        ["git", "ls-remote", "--tags", url, f"refs/tags/{tag}"],
+        ["git", "ls-remote", "--tags", "--", url, f"refs/tags/{tag}"],
         probe=True,
+        quick=True,
         check=False,
         what=f"git ls-remote {url}",
     )

@@ -18,6 +18,7 @@ from typing import Any
 from build_tools.errors import UnknownLayoutError
 from build_tools.generations import Generation, registry
 from build_tools.programs import go_directive
+from build_tools.settings.parse import git_ref
 
 __all__ = [
     "CompatPatch",
@@ -139,10 +140,15 @@ def _compat_patch(root: Path) -> CompatPatch | None:
 
 
 def _llama_cpp_facts(root: Path, pin: str) -> dict[str, Any]:
-    return {
-        "llama_cpp_version": (root / pin).read_text().strip(),
-        "compat_patch": _compat_patch(root),
-    }
+    version = (root / pin).read_text(errors="replace").strip()
+    try:
+        git_ref(version)  # it goes to git as a tag name: never an option, never a path trick
+    except ValueError:
+        raise UnknownLayoutError(
+            f"{root / pin} names the llama.cpp version {version[:60]!r}, which is not a tag name",
+            hint="check the tree: LLAMA_CPP_VERSION holds a llama.cpp tag such as b7209",
+        ) from None
+    return {"llama_cpp_version": version, "compat_patch": _compat_patch(root)}
 
 
 def _go_ldflags(root: Path, cmake_file: str) -> str | None:

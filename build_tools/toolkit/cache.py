@@ -15,15 +15,22 @@ Layout::
 An install is assembled and verified in a staging directory and then renamed into place in
 one ``rename(2)``, after its manifest has been written: a killed install leaves only a staging
 directory, which nothing reads and the next install deletes.
+
+A ``<version>-<provider>`` directory whose manifest is missing, unreadable or malformed is a
+broken entry: it is never used, ``toolkit list`` names it, and ``toolkit remove --cuda
+<version>`` deletes it. A cache path that is not a usable directory is a configuration error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,13 +39,21 @@ from pathlib import Path
 from typing import Any, cast
 
 from build_tools.console import reporter
+from build_tools.errors import ConfigurationError, ToolkitError
+from build_tools.files import read_regular
 from build_tools.toolkit.model import Provider, Toolkit
 
-__all__ = ["MANIFEST", "InstalledToolkit", "ToolkitCache", "disk_usage"]
+__all__ = ["MANIFEST", "BrokenEntry", "InstalledToolkit", "ToolkitCache", "disk_usage"]
 
 MANIFEST = "build-tools-toolkit.json"
 _SCHEMA = 1
 _PROVIDERS: tuple[Provider, ...] = ("pypi", "debian", "system")
+# The name of an installed root: <major>.<minor>-<provider>.
+_ENTRY = re.compile(r"(\d{1,3}\.\d{1,3})-(pypi|debian|system)")
+_VERSION = re.compile(r"\d{1,3}\.\d{1,3}")
+_ARCH = re.compile(r"\d{2,3}[af]?")
+_MAX_MANIFEST_BYTES = 2**20
+_CACHE_HINT = "choose another with --cache-dir or BUILD_TOOLS_CACHE_DIR"
 
 
 def disk_usage(path: Path) -> int:
@@ -78,9 +93,65 @@ class InstalledToolkit:
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class BrokenEntry:
+    """A ``<version>-<provider>`` directory that is not a complete install, and why."""
+
+    root: Path
+    version: str
+    provider: str
+    reason: str
+
+
+class _Malformed(Exception):
+    """A manifest that cannot be read or does not say what an install needs."""
+
+
+def _manifest_text(data: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
+        raise _Malformed(f"'{key}' is {value!r}")
+    return value
+
+
+def _manifest_list(
+    data: dict[str, Any], key: str, pattern: re.Pattern[str] | None
+) -> tuple[str, ...]:
+    value = data.get(key, [] if pattern is None else None)
+    if not isinstance(value, list) or not all(
+        isinstance(item, str | int) and not isinstance(item, bool) for item in value
+    ):
+        raise _Malformed(f"'{key}' is not a list of names")
+    items = tuple(str(item) for item in value)
+    if pattern is not None and not all(pattern.fullmatch(item) for item in items):
+        raise _Malformed(f"'{key}' holds something that is not an arch number")
+    return items
+
+
+def _check_directory(path: Path, what: str) -> None:
+    """``path`` is a directory or does not exist yet; anything else is a configuration error."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        reason = "a path under a file" if error.errno == errno.ENOTDIR else error.strerror
+        raise ConfigurationError(
+            f"{what} {path} is not usable: {reason}", hint=_CACHE_HINT
+        ) from None
+    if not stat.S_ISDIR(mode):
+        raise ConfigurationError(f"{what} {path} is not a directory", hint=_CACHE_HINT)
+
+
 class ToolkitCache:
     def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
         self.base = cache_dir / "toolkits"
+
+    def check(self) -> None:
+        """Fail with one line when the cache path cannot hold toolkits (before touching it)."""
+        _check_directory(self.cache_dir, "the cache directory")
+        _check_directory(self.base, "the toolkit cache")
 
     def root_for(self, version: str, provider: Provider) -> Path:
         return self.base / f"{version}-{provider}"
@@ -93,43 +164,88 @@ class ToolkitCache:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def load(self, root: Path) -> InstalledToolkit | None:
-        """The manifest of ``root`` if it is a complete install, else None."""
+    def _read(self, root: Path) -> InstalledToolkit:
+        """The manifest of ``root`` as an install; raises _Malformed saying what is wrong."""
         try:
-            data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+            raw = read_regular(root / MANIFEST, limit=_MAX_MANIFEST_BYTES)
+        except FileNotFoundError:
+            raise _Malformed("it has no manifest (an interrupted or foreign install)") from None
+        except OSError as error:
+            raise _Malformed(f"its manifest cannot be read: {error.strerror}") from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # bad UTF-8 or JSON, absurd nesting or numbers
+            raise _Malformed("its manifest is not valid JSON") from None
         if not isinstance(data, dict) or data.get("schema") != _SCHEMA:
-            return None
+            raise _Malformed("its manifest has an unknown layout")
         provider = data.get("provider")
-        if provider not in _PROVIDERS or not (root / "bin" / "nvcc").is_file():
-            return None
+        if provider not in _PROVIDERS:
+            raise _Malformed(f"its manifest names the provider {provider!r}")
+        if not (root / "bin" / "nvcc").is_file():
+            raise _Malformed("it has no bin/nvcc")
         toolkit = Toolkit(
-            version=str(data["version"]),
-            full_version=str(data["full_version"]),
+            version=_manifest_text(data, "version", _VERSION),
+            full_version=_manifest_text(data, "full_version"),
             provider=cast(Provider, provider),
             root=root,
             nvcc=root / "bin" / "nvcc",
-            sass_archs=tuple(str(a) for a in data["sass_archs"]),
-            ptx_archs=tuple(str(a) for a in data["ptx_archs"]),
+            sass_archs=_manifest_list(data, "sass_archs", _ARCH),
+            ptx_archs=_manifest_list(data, "ptx_archs", _ARCH),
         )
+        installed_at = data.get("installed_at", "")
         return InstalledToolkit(
             toolkit=toolkit,
-            packages=tuple(str(p) for p in data.get("packages", ())),
-            installed_at=str(data.get("installed_at", "")),
+            packages=_manifest_list(data, "packages", None),
+            installed_at=installed_at if isinstance(installed_at, str) else "",
         )
 
-    def installed(self) -> list[InstalledToolkit]:
+    def load(self, root: Path) -> InstalledToolkit | None:
+        """The manifest of ``root`` if it is a complete install, else None."""
+        try:
+            return self._read(root)
+        except _Malformed:
+            return None
+
+    def _entries(self) -> list[tuple[Path, re.Match[str]]]:
         if not self.base.is_dir():
             return []
+        try:
+            names = sorted(entry.name for entry in self.base.iterdir())
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot read the toolkit cache {self.base}: {error.strerror}", hint=_CACHE_HINT
+            ) from None
         found = []
-        for entry in sorted(self.base.iterdir()):
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
-            item = self.load(entry)
+        for name in names:
+            match = _ENTRY.fullmatch(name)
+            entry = self.base / name
+            if match is not None and (entry.is_dir() or entry.is_symlink()):
+                found.append((entry, match))
+        return found
+
+    def installed(self) -> list[InstalledToolkit]:
+        found = []
+        for entry, _ in self._entries():
+            item = self.load(entry) if entry.is_dir() else None
             if item is not None:
                 found.append(item)
         found.sort(key=lambda item: item.toolkit.version_tuple)
+        return found
+
+    def broken(self) -> list[BrokenEntry]:
+        """Entries that look like installs but are not usable (never used; remove deletes)."""
+        found = []
+        for entry, match in self._entries():
+            try:
+                if not entry.is_dir():
+                    raise _Malformed("it is a link to nothing")
+                self._read(entry)
+            except _Malformed as problem:
+                found.append(
+                    BrokenEntry(
+                        root=entry, version=match[1], provider=match[2], reason=str(problem)
+                    )
+                )
         return found
 
     def find(self, version: str, provider: Provider) -> InstalledToolkit | None:
@@ -140,8 +256,26 @@ class ToolkitCache:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialise installs and removals across processes (pytest workers, parallel CLIs)."""
-        self.base.mkdir(parents=True, exist_ok=True)
-        with (self.base / ".lock").open("a+") as handle:
+        self.check()
+        try:
+            self.base.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot create the toolkit cache {self.base}: {error.strerror}", hint=_CACHE_HINT
+            ) from None
+        lock_path = self.base / ".lock"
+        try:
+            handle = lock_path.open("a+")
+        except IsADirectoryError:
+            raise ToolkitError(
+                f"{lock_path} is a directory, not the cache's lock file",
+                hint="remove it (rmdir) and run again",
+            ) from None
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot write the toolkit cache {self.base}: {error.strerror}", hint=_CACHE_HINT
+            ) from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

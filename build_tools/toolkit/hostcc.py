@@ -80,7 +80,7 @@ def detect_host_compiler(runner: Runner, cxx: str) -> HostCompiler:
             hint="install g++ (Debian/Ubuntu: apt-get install g++) or set CUDAHOSTCXX",
         )
     out = runner.run(
-        [found, "-dM", "-E", "-x", "c++", os.devnull], probe=True, what=f"{cxx} -dM -E"
+        [found, "-dM", "-E", "-x", "c++", os.devnull], probe=True, quick=True, what=f"{cxx} -dM -E"
     ).output
     macros = _macros(out)
     if "__clang_major__" in macros:

@@ -38,7 +38,9 @@ def _source(provider: Provider) -> ToolkitSource:
 
 def list_installed(cache_dir: Path) -> list[InstalledToolkit]:
     """Complete installs in the cache, oldest CUDA first (staging leftovers never appear)."""
-    return ToolkitCache(cache_dir).installed()
+    cache = ToolkitCache(cache_dir)
+    cache.check()
+    return cache.installed()
 
 
 def install_toolkit(
@@ -51,6 +53,7 @@ def install_toolkit(
 ) -> Toolkit:
     """Install CUDA ``version`` from ``provider`` into the cache; a no-op when already there."""
     cache = ToolkitCache(cache_dir)
+    cache.check()
     existing = cache.find(version, provider)
     if existing is not None:
         reporter.info(f"CUDA {version} ({provider}) is already installed: {existing.toolkit.root}")
@@ -59,12 +62,13 @@ def install_toolkit(
     downloads = cache.downloads_for(version, provider)
     if runner.dry_run:
         return _planned(source, version, provider, cache, runner)
+    # A version no provider can install is refused before the cache is touched.
+    spec = source.spec_for(version, downloads=downloads, runner=runner)
     with cache.lock():
         existing = cache.find(version, provider)  # another process may have finished it
         if existing is not None:
             return existing.toolkit
         cache.clean_stale()
-        spec = source.spec_for(version, downloads=downloads, runner=runner)
         with reporter.step(f"download CUDA {version} packages ({provider}) into {downloads}"):
             source.fetch(spec, downloads, runner)
         with cache.staging(version, provider) as stage:
@@ -122,22 +126,35 @@ def remove_toolkits(
     cache_dir: Path,
     runner: Runner,
     keep_downloads: bool = False,
-) -> list[InstalledToolkit]:
-    """Remove the installs of ``version`` (of one provider or all); returns what was removed."""
+) -> list[Path]:
+    """Remove the installs of ``version`` (of one provider or all), broken entries of that
+    version included; returns the roots removed."""
     cache = ToolkitCache(cache_dir)
+    cache.check()
     matches = [
         item
         for item in cache.installed()
         if item.toolkit.version == version and provider in (None, item.toolkit.provider)
     ]
+    broken = [
+        entry
+        for entry in cache.broken()
+        if entry.version == version and provider in (None, entry.provider)
+    ]
     if runner.dry_run:
-        for item in matches:
-            reporter.info(f"would remove {item.toolkit.root}")
-        return matches
+        for root in [item.toolkit.root for item in matches] + [entry.root for entry in broken]:
+            reporter.info(f"would remove {root}")
+        return [item.toolkit.root for item in matches] + [entry.root for entry in broken]
+    removed: list[Path] = []
     with cache.lock():
         for item in matches:
             cache.remove(item.toolkit.root)
+            removed.append(item.toolkit.root)
             reporter.info(f"removed CUDA {item.toolkit.full_version} ({item.toolkit.provider})")
+        for entry in broken:
+            cache.remove(entry.root)
+            removed.append(entry.root)
+            reporter.info(f"removed the broken entry {entry.root} ({entry.reason})")
         if not keep_downloads:
             for name in SOURCES if provider is None else (provider,):
                 downloads = cache.downloads_for(version, name)
@@ -145,4 +162,4 @@ def remove_toolkits(
                     cache.remove(downloads)
                     reporter.info(f"removed downloads {downloads}")
         cache.clean_stale()
-    return matches
+    return removed

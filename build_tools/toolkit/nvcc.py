@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from build_tools.errors import ToolkitError
+from build_tools.errors import CommandFailedError, ToolkitError, ToolNotFoundError
 from build_tools.runner import Runner
 from build_tools.toolkit.model import Provider, Toolkit
 
@@ -41,6 +41,18 @@ def parse_arch_list(text: str, prefix: str) -> tuple[str, ...]:
     return tuple(sorted(archs, key=int))
 
 
+def _ask(runner: Runner, nvcc: Path, flag: str) -> str:
+    """One nvcc question; an nvcc that cannot run, fails or hangs is a broken toolkit."""
+    try:
+        return runner.run([nvcc, flag], probe=True, quick=True, what=f"nvcc {flag}").output
+    except (CommandFailedError, ToolNotFoundError) as error:
+        raise ToolkitError(
+            f"the CUDA toolkit at {nvcc.parent.parent} is not usable: {error.message}",
+            hint="point --cuda-home (or CUDA_HOME) at a working toolkit, or install one with "
+            "`toolkit install --cuda VERSION`",
+        ) from None
+
+
 def probe_toolkit(
     root: Path, provider: Provider, runner: Runner, *, nvcc: Path | None = None
 ) -> Toolkit:
@@ -48,12 +60,9 @@ def probe_toolkit(
     nvcc = nvcc or root / "bin" / "nvcc"
     if not nvcc.is_file():
         raise ToolkitError(f"no nvcc at {nvcc}", hint="point --cuda-home at a CUDA toolkit root")
-    version_out = runner.run([nvcc, "--version"], probe=True, what="nvcc --version").output
-    version, full_version = parse_nvcc_version(version_out)
-    code_out = runner.run([nvcc, "--list-gpu-code"], probe=True, what="nvcc --list-gpu-code")
-    arch_out = runner.run([nvcc, "--list-gpu-arch"], probe=True, what="nvcc --list-gpu-arch")
-    sass = parse_arch_list(code_out.output, "sm_")
-    ptx = parse_arch_list(arch_out.output, "compute_")
+    version, full_version = parse_nvcc_version(_ask(runner, nvcc, "--version"))
+    sass = parse_arch_list(_ask(runner, nvcc, "--list-gpu-code"), "sm_")
+    ptx = parse_arch_list(_ask(runner, nvcc, "--list-gpu-arch"), "compute_")
     if not sass or not ptx:
         raise ToolkitError(
             f"{nvcc} listed no GPU architectures",

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 PROVIDERS: tuple[Provider, ...] = cast(tuple[Provider, ...], get_args(Provider))
-_VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\d+)*$")
+_VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\d+)*\Z")
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -182,8 +182,15 @@ def run_verification(
     run = _Run(steps=[], failures=[])
     from build_tools.verify.gguf_model import write_tiny_model
 
-    model = write_tiny_model(workdir / "tiny.gguf")
-    server = _serve_and_exercise(install_dir, workdir, model, run, timeout)
+    try:
+        model = write_tiny_model(workdir / "tiny.gguf")
+        server = _serve_and_exercise(install_dir, workdir, model, run, timeout)
+    except KeyboardInterrupt:
+        # Ctrl-C, SIGTERM or SIGHUP (main turns them into this): the server was stopped on
+        # the way out; nothing of an unfinished check is worth keeping.
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     log_path = workdir / "ollama-serve.log"
     text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
     findings = parse_log(text.splitlines())

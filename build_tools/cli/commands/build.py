@@ -6,7 +6,8 @@ from build_tools.cli.commands.plan import show_plan
 from build_tools.cli.output import print_json
 from build_tools.cli.spec import Context
 from build_tools.console import reporter
-from build_tools.pipeline.run import run_build
+from build_tools.pipeline.prepare import source_is_fetched
+from build_tools.pipeline.run import run_build, run_preview
 from build_tools.pipeline.summary import write_build_summary
 from build_tools.settings.commands import BuildSettings
 from build_tools.verify.show import show_report
@@ -21,6 +22,11 @@ def run(settings: BuildSettings, context: Context) -> int:
             "--with-vulkan: a Vulkan backend lets Ollama use GPUs that the CUDA plan excluded "
             "(the Tesla M10 would come back through Vulkan)"
         )
+    if runner.dry_run and not source_is_fetched(settings):
+        preview = run_preview(settings, runner, on_planned=None if context.json else show_plan)
+        if context.json:
+            print_json(preview.to_json())
+        return 0
     result = run_build(
         settings,
         runner,

@@ -7,7 +7,7 @@ from typing import Any
 from build_tools.cli.output import print_json
 from build_tools.cli.spec import Context
 from build_tools.console import Row, reporter
-from build_tools.errors import PatchError
+from build_tools.errors import PatchError, SourceError
 from build_tools.generations import Generation, OllamaVersion, generation_for_version
 from build_tools.patching import (
     PREVIEW_CONTEXT,
@@ -21,8 +21,9 @@ from build_tools.patching import (
     select_series,
 )
 from build_tools.paths import default_cache_dir
-from build_tools.pipeline.inputs import checkout_of
+from build_tools.pipeline.inputs import checkout_of, using_workdir
 from build_tools.settings.commands import PatchesCheckSettings, PatchesListSettings
+from build_tools.source.checkout import Checkout
 from build_tools.source.ollama_tree import read_tree
 
 __all__ = ["run_check", "run_list"]
@@ -91,7 +92,17 @@ def _selection(
 def run_check(settings: PatchesCheckSettings, context: Context) -> int:
     runner = context.runner
     workdir = (settings.workdir.workdir or default_cache_dir(context.environ) / "work").resolve()
-    checkout = checkout_of(settings.source, workdir, runner)
+    with using_workdir(workdir, runner):
+        return _check(settings, context, checkout_of(settings.source, workdir, runner))
+
+
+def _check(settings: PatchesCheckSettings, context: Context, checkout: Checkout) -> int:
+    runner = context.runner
+    if not checkout.fetched:
+        raise SourceError(
+            f"dry run: {checkout.url} is not fetched yet, and checking patches needs the tree",
+            hint="run it without --dry-run: it changes nothing but the checkout in the cache",
+        )
     tree = read_tree(checkout.root)
     version = OllamaVersion.from_describe(checkout.describe)
     selection = _selection(settings, tree.generation, version)

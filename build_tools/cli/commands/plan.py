@@ -16,7 +16,7 @@ __all__ = ["compute_plan", "run", "show_plan"]
 
 def compute_plan(settings: PlanSettings, runner: Runner) -> ArchPlan:
     """Gather the impure inputs (inventory, toolkit), then call the pure planner."""
-    inventory = gather_inventory(settings.inventory, runner)
+    inventory = gather_inventory(settings.inventory, runner, settings.arch)
     requested = toolkit_request(settings.toolkit)
     generation, ref = target_of(settings.target)
     request = arch_request(settings.arch, requested.cuda_version, generation=generation, ref=ref)

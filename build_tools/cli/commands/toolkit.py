@@ -87,6 +87,11 @@ def run_install(settings: ToolkitInstallSettings, context: Context) -> int:
 def run_list(settings: ToolkitListSettings, context: Context) -> int:
     cache_dir = settings.cache.cache_dir  # listing reads the cache only
     items = list_installed(cache_dir)
+    for entry in ToolkitCache(cache_dir).broken():
+        reporter.notice(
+            f"{entry.root} is not a usable install ({entry.reason}); remove it with "
+            f"`python -m build_tools toolkit remove --cuda {entry.version}`"
+        )
     if context.json:
         print_json(
             {
