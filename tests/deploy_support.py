@@ -99,6 +99,9 @@ FAKE_OLLAMA = textwrap.dedent(
                                         "message": {"role": "assistant", "content": " river"},
                                         "done_reason": "length", "eval_count": 4,
                                         "prompt_eval_count": 3})
+            if self.path == "/api/show":
+                return self.reply(200, {"details": {"family": "llama"}, "model_info": {}})
+            self.reply(404, {"error": f"{self.path} is not served by this stand-in"})
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     ip, port = host.split(":")
     server = ThreadingHTTPServer((ip, int(port)), Handler)
