@@ -14,11 +14,12 @@ import pytest
 from ruamel.yaml import YAML
 
 from build_tools.__main__ import main
+from build_tools.deploy.check import device_checks
 from build_tools.deploy.manifest import read_deployment
 from build_tools.deploy.unitfile import read_unit
 from build_tools.errors import UnreadableArtifactError
 
-from boxes import SEED_BOX, uuid_for, write_json_inventory
+from boxes import SEED_BOX, inventory, uuid_for, write_json_inventory
 from deploy_support import make_fake_install, systemd_verify
 
 SEED_3060 = [uuid_for(i, "NVIDIA GeForce RTX 3060") for i in range(3)]
@@ -422,3 +423,44 @@ def test_units_with_quoting_deploy_render_never_writes_are_not_read(tmp_path: Pa
     unit.write_text("[Unit]\nExecStart=/bin/true\n")
     with pytest.raises(UnreadableArtifactError, match="no ExecStart"):
         read_unit(unit, home=None)
+
+
+# --- the per-device report of deploy verify, from instance logs as a GPU box writes them -----
+def _g5_device(index: int, name: str, cc: str) -> str:
+    return (
+        'time=x level=INFO source=types.go:42 msg="inference compute" '
+        f'id={index} filter_id="" library=CUDA compute={cc} name=CUDA{index} '
+        f'description="{name}" libdirs=ollama,cuda_v12 driver=12.8 pci_id=0000:1{index}:00.0 '
+        'type=discrete total="12.0 GiB" available="11.8 GiB"'
+    )
+
+
+def test_each_instance_log_is_checked_against_its_own_group(
+    capsys: pytest.CaptureFixture[str], seed: Path, host: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deploy"
+    code, err = render(
+        capsys, seed, out, "--host-root", str(host),
+        "--group", "two=index:0,1", "--group", "one=index:2", "--group", "m10=cc:5.0",
+        "--model", "x=one", "--model", "y=m10",
+    )  # fmt: skip
+    assert code == 0, err
+    deployment = read_deployment(out)
+    two, one, m10 = deployment.groups
+    local = inventory(SEED_BOX).gpus
+    rtx, tesla = "NVIDIA GeForce RTX 3060", "Tesla M10"
+    # G5 logs devices by index: the instance of group "one" sees one 3060, and that is GPU 2.
+    checks = device_checks(one, deployment, local, [_g5_device(0, rtx, "8.6")])
+    assert [(c.gpu.index, c.observed) for c in checks if c.observed == "used"] == [(2, "used")]
+    assert [c.problem for c in checks if c.problem] == []
+    checks = device_checks(m10, deployment, local, [_g5_device(n, tesla, "5.0") for n in range(4)])
+    assert sorted(c.gpu.index for c in checks if c.observed == "used") == [3, 4, 5, 6]
+    assert [c.problem for c in checks if c.problem] == []
+    # A device beyond the group's own is another group's GPU: a leak, and it fails.
+    checks = device_checks(one, deployment, local, [_g5_device(n, rtx, "8.6") for n in range(2)])
+    (problem,) = [c.problem for c in checks if c.problem]
+    assert "GPU 0 NVIDIA GeForce RTX 3060" in problem
+    assert "this Ollama used it" in problem
+    # The group of two sees both of its GPUs.
+    checks = device_checks(two, deployment, local, [_g5_device(n, rtx, "8.6") for n in range(2)])
+    assert sorted(c.gpu.index for c in checks if c.observed == "used") == [0, 1]

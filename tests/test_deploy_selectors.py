@@ -1,4 +1,5 @@
-"""Parsers at the edge of `deploy`: GPU selectors, group and model names, paths, ports.
+"""Parsers at the edge of `deploy`: GPU selectors, group and model names, paths, ports, and
+the rendered files `deploy verify` reads back (units, deploy.json).
 
 Property tests: every text the grammar accepts renders back to itself, anything else is refused
 with a ValueError (never another exception), and what a selector selects is exactly the GPUs
@@ -7,13 +8,19 @@ each of its parts matches.
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from build_tools.errors import ConfigurationError
+from build_tools.deploy.manifest import read_deployment
+from build_tools.deploy.unitfile import read_unit
+from build_tools.errors import ConfigurationError, UnreadableArtifactError
 from build_tools.gpus.inventory import Gpu
 from build_tools.gpus.selection import (
     GROUP_NAME,
@@ -213,3 +220,95 @@ def test_uuid_selectors_match_regardless_of_case() -> None:
     )
     spec = parse_group_spec("g=GPU-5A1C2F3E-1111-2222-3333-444455556666")
     assert select_gpus(spec, [gpu]) == (gpu,)
+
+
+# --- files read back by deploy verify ---------------------------------------------------------
+unit_lines = st.lists(
+    st.one_of(
+        st.sampled_from(["[Unit]", "[Service]", "[Install]", "", "# comment"]),
+        st.builds(
+            "{}={}".format,
+            st.sampled_from(["ExecStart", "Environment", "User", "Restart"]),
+            st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n\r"), max_size=30),
+        ),
+    ),
+    max_size=12,
+)
+
+
+@pytest.fixture(scope="module")
+def unit_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("unit") / "x.service"  # each example rewrites it
+
+
+@PROPERTIES
+@given(unit_lines)
+def test_any_unit_text_is_read_or_refused_with_exit_8(unit_file: Path, lines: list[str]) -> None:
+    path = unit_file
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        unit = read_unit(path, home=Path("/home/u"))
+    except UnreadableArtifactError:
+        return
+    assert unit.argv
+    for value in (*unit.argv, *unit.environment.values()):
+        assert not re.search(r"[\s\"'\\$;%]", value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(data, dict):
+        return [prefix] + [p for k, v in data.items() for p in _paths(v, (*prefix, k))]
+    if isinstance(data, list):
+        return [prefix] + [p for n, v in enumerate(data) for p in _paths(v, (*prefix, n))]
+    return [prefix]
+
+
+@pytest.fixture(scope="module")
+def rendered_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from build_tools.__main__ import main
+
+    from boxes import write_json_inventory
+
+    root = tmp_path_factory.mktemp("manifest")
+    seed = write_json_inventory(root / "seed.json", SEED_BOX)
+    argv = ["-q", "deploy", "render", "--inventory", str(seed), "--output", str(root / "d"),
+            "--host-root", str(root), "--model", "a=86"]  # fmt: skip
+    assert main(argv) == 0
+    data: dict[str, Any] = json.loads((root / "d" / "deploy.json").read_text())
+    data["directory"] = str(root / "d")  # each example rewrites its deploy.json
+    return data
+
+
+@PROPERTIES
+@given(st.data())
+def test_a_tampered_manifest_is_read_or_refused_never_misread(
+    rendered_manifest: dict[str, Any], data: st.DataObject
+) -> None:
+    scratch = Path(rendered_manifest["directory"])
+    manifest = copy.deepcopy({k: v for k, v in rendered_manifest.items() if k != "directory"})
+    path = data.draw(st.sampled_from(_paths(manifest)[1:]))
+    value = data.draw(json_values)
+    target = manifest
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    (scratch / "deploy.json").write_text(json.dumps(manifest))
+    try:
+        deployment = read_deployment(scratch)
+    except (UnreadableArtifactError, ConfigurationError):
+        return
+    # Whatever was accepted is well-formed.
+    for group in deployment.groups:
+        assert GROUP_NAME.match(group.name)
+        assert all(UUID.match(g.uuid) for g in group.gpus)
+        assert all(MODEL_NAME.match(m) for m in group.models)
+        assert 1 <= group.port <= 65535

@@ -301,7 +301,7 @@ the seed box (3x RTX 3060 + Tesla M10), end to end:
       --model nomic-embed-text=50 --output deploy/
   python -m build_tools deploy verify deploy/
 
-Every deploy command takes the same --inventory, --group, --model and --default-group.""",
+plan, build and render take the same --inventory, --group, --model and --default-group.""",
     children=(
         Command(
             name="plan",

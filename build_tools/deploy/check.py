@@ -36,8 +36,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -54,7 +54,7 @@ from build_tools.errors import (
     VerifyError,
 )
 from build_tools.gpus.detect import detect_inventory
-from build_tools.gpus.inventory import Inventory
+from build_tools.gpus.inventory import Gpu, Inventory
 from build_tools.planning.coverage import GpuCoverage, OllamaRule, cuda_verdict, gpu_coverage
 from build_tools.runner import Runner
 from build_tools.settings.deploy import DeployVerifySettings
@@ -63,7 +63,7 @@ from build_tools.verify.logparse import parse_log
 from build_tools.verify.report import GpuCheck, check_gpus, describe_observability
 from build_tools.verify.server import RunningServer, background_server, free_port
 
-__all__ = ["DeployReport", "RoutedRequest", "verify_deployment"]
+__all__ = ["DeployReport", "RoutedRequest", "device_checks", "verify_deployment"]
 
 PROBE_MODEL = "build-tools-deploy-probe"
 PROMPT = "the tiny model"
@@ -488,6 +488,26 @@ def _send(run: _Run, model: str, expected: str) -> RoutedRequest:
     )
 
 
+def device_checks(
+    group: DeployedGroup, deployment: Deployment, local: Sequence[Gpu], log: Sequence[str]
+) -> tuple[GpuCheck, ...]:
+    """What one instance's log says about each GPU of the box, against its group.
+
+    G5 logs devices by index, without UUID, and ``verify`` pairs such entries with the local
+    GPUs of the same name and compute capability in index order. An instance sees its own
+    group's GPUs first (CUDA_VISIBLE_DEVICES), so they are offered first; a device beyond them
+    then lands on another group's GPU and fails, as a leak should.
+    """
+    own = {gpu.uuid for gpu in group.gpus}
+    ordered = [g for g in local if g.uuid in own] + [g for g in local if g.uuid not in own]
+    offered = [replace(g, index=n) for n, g in enumerate(ordered)]
+    checks = check_gpus(_expected_coverage(group, deployment), offered, parse_log(log))
+    original = {gpu.uuid: gpu for gpu in local}
+    return tuple(
+        replace(c, gpu=original.get(c.gpu.uuid, c.gpu)) if not c.planned else c for c in checks
+    )
+
+
 def _device_checks(run: _Run, local: Inventory) -> dict[str, tuple[GpuCheck, ...]]:
     checks = {}
     for group in run.deployment.groups:
@@ -495,10 +515,7 @@ def _device_checks(run: _Run, local: Inventory) -> dict[str, tuple[GpuCheck, ...
         if server is None:
             continue
         text = server.log_path.read_text(encoding="utf-8", errors="replace")
-        findings = parse_log(text.splitlines())
-        checks[group.name] = check_gpus(
-            _expected_coverage(group, run.deployment), local.gpus, findings
-        )
+        checks[group.name] = device_checks(group, run.deployment, local.gpus, text.splitlines())
     return checks
 
 
