@@ -91,3 +91,24 @@ def test_each_group_is_built_for_its_own_gpus_and_installed_into_its_prefix(
     env = read_unit(unit, home=None).environment
     assert "OLLAMA_VULKAN" not in env
     assert "OLLAMA_NOPRUNE" not in env
+
+
+def test_dry_run_plans_both_builds_from_the_tree_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_fixture(tmp_path / "ollama", generation="G4", tag="v0.24.0")
+    seed = write_json_inventory(tmp_path / "seed.json", SEED_BOX)
+    argv = [
+        "--dry-run", "deploy", "build", "--inventory", str(seed), "--source-dir", str(source),
+        "--workdir", str(tmp_path / "work"), "--dist-dir", str(tmp_path / "dist"),
+        "--prefix", str(tmp_path / "opt"), "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    # The toolkits follow the tree's own CUDA presets (this one has CUDA 12 and 13).
+    assert "group 86: GPUs 0,1,2, archs 86, CUDA 13.0" in err
+    assert "group 50: GPUs 3,4,5,6, archs 50, CUDA 12.4" in err
+    for group in ("86", "50"):
+        staging = tmp_path / "work" / "deploy" / group / "staging" / "ollama"
+        assert f"would install {staging} into {tmp_path / 'opt' / group}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ollama", "seed.json"]

@@ -22,7 +22,7 @@ from typing import Any
 from build_tools.console import reporter
 from build_tools.deploy.plan import DeployPlan, Group, make_deploy_plan
 from build_tools.errors import ConfigurationError, ToolkitError
-from build_tools.generations import OllamaVersion, registry
+from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.pipeline.run import BuildResult, run_build
 from build_tools.runner import Runner
 from build_tools.settings.commands import BuildSettings
@@ -37,6 +37,7 @@ from build_tools.settings.groups import (
     ToolkitSettings,
     WorkdirSettings,
 )
+from build_tools.source.ollama_tree import read_tree
 
 __all__ = ["GroupBuild", "build_groups", "group_build_settings"]
 
@@ -56,27 +57,32 @@ class GroupBuild:
         }
 
 
-def _target(settings: DeployBuildSettings) -> tuple[Any, OllamaVersion | None]:
-    """The release being built, when --ref is a release tag (the plan's presets and rules)."""
-    if settings.source.source_dir is None:
-        try:
-            ref = OllamaVersion.parse(settings.source.ref)
-        except ConfigurationError:
-            ref = None
-        if ref is not None:
-            return registry().for_version(ref), ref
-    reporter.notice(
-        f"--ref {settings.source.ref} is not a release tag: the groups' toolkits are chosen for "
-        f"Ollama {registry().newest().name}; pass a release tag if the build needs another"
-    )
-    return registry().newest(), None
+def _target(
+    settings: DeployBuildSettings,
+) -> tuple[Generation, OllamaVersion | None, set[int] | None]:
+    """What the plan is for: the tree's generation and CUDA presets (--source-dir), else the
+    release --ref names, else the newest generation."""
+    source_dir = settings.source.source_dir
+    if source_dir is not None:
+        tree = read_tree(source_dir)
+        majors = {m for m in range(10, 20) if tree.preset_for(m) is not None}
+        return tree.generation, None, majors
+    try:
+        ref = OllamaVersion.parse(settings.source.ref)
+    except ConfigurationError:
+        reporter.notice(
+            f"--ref {settings.source.ref} is not a release tag: the groups' toolkits are chosen "
+            f"for Ollama {registry().newest().name}; pass a release tag if it is another"
+        )
+        return registry().newest(), None, None
+    return registry().for_version(ref), ref, None
 
 
 def deploy_plan_for_build(settings: DeployBuildSettings, runner: Runner) -> DeployPlan:
     from build_tools.pipeline.inputs import gather_inventory
 
     inventory = gather_inventory(settings.grouping.inventory, runner)
-    generation, ref = _target(settings)
+    generation, ref, preset_majors = _target(settings)
     grouping = settings.grouping
     return make_deploy_plan(
         inventory,
@@ -89,6 +95,7 @@ def deploy_plan_for_build(settings: DeployBuildSettings, runner: Runner) -> Depl
         base_port=DEFAULT_BASE_PORT,
         router_port=DEFAULT_ROUTER_PORT,
         listen="127.0.0.1",
+        preset_majors=preset_majors,
     )
 
 

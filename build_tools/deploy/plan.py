@@ -16,7 +16,7 @@ CUDA 13 cannot compile Maxwell.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,16 +173,24 @@ def _driver_major(inventory: Inventory) -> int | None:
 def _choose_cuda(
     name: str,
     archs: Sequence[CudaArch],
+    *,
     generation: Generation,
     ref: OllamaVersion | None,
     driver_major: int | None,
+    preset_majors: Collection[int] | None,
 ) -> str:
     """The newest installable CUDA that compiles ``archs``, that the target Ollama has a preset
-    for, and that the driver runs."""
+    for (``preset_majors`` when a source tree says, else the generation's stock lists), and
+    that the driver runs."""
     compiling = installable_versions_for(archs)
-    with_preset = [
-        v for v in compiling if generation.stock_list(version_tuple(v)[0], ref) is not None
-    ]
+
+    def has_preset(version: str) -> bool:
+        major = version_tuple(version)[0]
+        if preset_majors is not None:
+            return major in preset_majors
+        return generation.stock_list(major, ref) is not None
+
+    with_preset = [v for v in compiling if has_preset(v)]
     runnable = [
         v for v in with_preset if driver_major is None or version_tuple(v)[0] <= driver_major
     ]
@@ -272,6 +280,7 @@ def make_deploy_plan(
     base_port: int,
     router_port: int,
     listen: str,
+    preset_majors: Collection[int] | None = None,
 ) -> DeployPlan:
     gpus = inventory.gpus
     if not gpus:
@@ -299,7 +308,14 @@ def make_deploy_plan(
     groups = []
     for (name, selector, members), group_port in zip(chosen, ports, strict=True):
         archs = sorted({CudaArch(g.arch_number) for g in members}, key=lambda a: a.number)
-        cuda = _choose_cuda(name, archs, generation, ref, driver_major)
+        cuda = _choose_cuda(
+            name,
+            archs,
+            generation=generation,
+            ref=ref,
+            driver_major=driver_major,
+            preset_majors=preset_majors,
+        )
         request = ArchRequest(ptx=ptx, generation=generation, ref=ref, cuda_version=cuda)
         group_inventory = Inventory(
             gpus=members,
