@@ -112,6 +112,12 @@ def run_plan(settings: DeployPlanSettings, context: Context) -> int:
 def run_build(settings: DeployBuildSettings, context: Context) -> int:
     from build_tools.deploy.build import build_groups
 
+    if settings.compile.with_vulkan:
+        reporter.warning(
+            "--with-vulkan: a Vulkan backend lets an instance use other groups' GPUs unless "
+            "OLLAMA_VULKAN=0 (the rendered units set it only where the generation turns Vulkan "
+            "on by default)"
+        )
     results = build_groups(settings, context.runner, show=not context.json)
     if context.json:
         print_json({"groups": [r.to_json() for r in results]})
