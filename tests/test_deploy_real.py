@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,12 @@ def render_seed(tmp_path: Path, install: Path | None, capsys: pytest.CaptureFixt
     assert main(argv) == 0, capsys.readouterr().err
     capsys.readouterr()
     return out
+
+
+@pytest.fixture(autouse=True)
+def kept_in_tmp_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Work directories kept after a failure land in tmp_path, not in /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

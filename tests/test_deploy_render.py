@@ -464,3 +464,29 @@ def test_each_instance_log_is_checked_against_its_own_group(
     # The group of two sees both of its GPUs.
     checks = device_checks(two, deployment, local, [_g5_device(n, rtx, "8.6") for n in range(2)])
     assert sorted(c.gpu.index for c in checks if c.observed == "used") == [0, 1]
+
+
+def test_verify_refuses_units_whose_ollama_is_not_installed(
+    capsys: pytest.CaptureFixture[str], seed: Path, host: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deploy"
+    rendered(capsys, seed, out, host, "--prefix", str(tmp_path / "nothing-here"))
+    code = main(["deploy", "verify", str(out), "--haproxy", "/bin/true"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"group 86's unit runs {tmp_path / 'nothing-here' / '86' / 'bin' / 'ollama'}" in err
+    assert "which is not installed here" in err
+
+
+def test_verify_needs_the_units_and_the_router_it_runs(
+    capsys: pytest.CaptureFixture[str], seed: Path, host: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deploy"
+    rendered(capsys, seed, out, host, "--format", "router", "--router", "haproxy")
+    assert main(["deploy", "verify", str(out)]) == 2
+    assert "has no systemd units for group(s) 86, 50" in capsys.readouterr().err
+    rendered(capsys, seed, out, host, "--format", "systemd", "--router", "haproxy")
+    assert main(["deploy", "verify", str(out), "--router", "litellm"]) == 2
+    assert "has no LiteLLM configuration" in capsys.readouterr().err
+    assert main(["deploy", "verify", str(tmp_path)]) == 2
+    assert f"{tmp_path} has no deploy.json" in capsys.readouterr().err

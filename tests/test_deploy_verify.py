@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -279,5 +280,7 @@ def test_sigterm_stops_every_instance_and_the_router(
 
 
 @pytest.fixture(autouse=True)
-def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+def quiet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(reporter, "quiet", True)
+    # Work directories kept after a failure or with --keep land in tmp_path, not in /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

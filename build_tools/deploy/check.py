@@ -45,7 +45,7 @@ from typing import Any
 from build_tools.console import reporter
 from build_tools.deploy.manifest import DeployedGroup, Deployment, read_deployment
 from build_tools.deploy.routers import LITELLM_PIN
-from build_tools.deploy.unitfile import read_unit
+from build_tools.deploy.unitfile import UnitCommand, read_unit
 from build_tools.errors import (
     ConfigurationError,
     RoutingError,
@@ -339,13 +339,30 @@ class _Run:
     notes: list[str] = field(default_factory=list)
 
 
-def _start_instances(run: _Run, stack: contextlib.ExitStack) -> None:
+def _read_units(deployment: Deployment, home: Path | None) -> dict[str, UnitCommand]:
+    """Every group's unit, read before anything starts; its program must be installed."""
+    units = {}
+    for group in deployment.groups:
+        assert group.unit is not None
+        unit = read_unit(group.unit, home=home)
+        if _executable(Path(unit.argv[0])) is None:
+            raise ConfigurationError(
+                f"group {group.name}'s unit runs {unit.argv[0]}, which is not installed here",
+                hint="install the builds (deploy build --prefix DIR) and render with the same "
+                "--prefix",
+            )
+        units[group.name] = unit
+    return units
+
+
+def _start_instances(
+    run: _Run, units: Mapping[str, UnitCommand], stack: contextlib.ExitStack
+) -> None:
     shared = run.workdir / "shared"
     for sub in ("models", "home"):
         (shared / sub).mkdir(parents=True, exist_ok=True)
     for group in run.deployment.groups:
-        assert group.unit is not None
-        unit = read_unit(group.unit, home=run.home)
+        unit = units[group.name]
         port = free_port()
         overrides = {
             "OLLAMA_HOST": f"127.0.0.1:{port}",
@@ -546,15 +563,16 @@ def verify_deployment(
     program = _router_program(settings, deployment, environ)
     if runner.dry_run:
         return _dry_run(deployment, settings)
+    home = Path(environ["HOME"]) if environ.get("HOME") else None
+    units = _read_units(deployment, home)
     local = detect_inventory(runner, path=environ.get("PATH"))
     workdir = Path(tempfile.mkdtemp(prefix="ollama-bt-verify-"))
-    home = Path(environ["HOME"]) if environ.get("HOME") else None
     run = _Run(deployment=deployment, settings=settings, workdir=workdir, home=home, runner=runner)
     names = _names(deployment, settings.router)
     stops: list[InstanceRun] = []
     try:
         with _sigterm_interrupts(), contextlib.ExitStack() as stack:
-            _start_instances(run, stack)
+            _start_instances(run, units, stack)
             _create_models(run, names)
             _start_router(run, program, stack)
             for model, expected in names:
