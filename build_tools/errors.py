@@ -23,6 +23,7 @@ __all__ = [
     "NotReproducibleError",
     "PatchError",
     "PlanError",
+    "RoutingError",
     "SourceError",
     "ToolNotFoundError",
     "ToolkitError",
@@ -156,7 +157,14 @@ class VerifyError(BuildToolsError):
     than the plan promised (``verify``, ``build --verify``)."""
 
     exit_code = 13
-    meaning = "verify: the built Ollama failed to run, or used other GPUs than planned"
+    meaning = (
+        "verify: the built Ollama failed to run or used other GPUs than planned; deploy verify: "
+        "a request reached the wrong instance"
+    )
+
+
+class RoutingError(VerifyError):
+    """``deploy verify``: a request for a model reached another instance than its group's."""
 
 
 class PatchError(BuildToolsError):

@@ -13,12 +13,15 @@ from boxes import SEED_BOX, smi_csv
 from fake_nvml import make_fake_pynvml
 
 # Real CUDA toolkits (installed once per machine into the user cache) for end-to-end tests.
-pytest_plugins = ["toolkit_fixtures"]
+pytest_plugins = ["toolkit_fixtures", "deploy_support"]
 
-# Fixtures that download or build a toolchain (a CUDA toolkit, a Go program): every test that
-# uses one, directly or through another fixture, is in the `toolchain` tier, so that
-# `pytest -m "not toolchain and not processes"` stays offline and fast on a fresh machine.
-TOOLCHAIN_FIXTURES = frozenset({"cuda12_toolkit", "cuda13_toolkit", "actionlint"})
+# Fixtures that download or build a toolchain (a CUDA toolkit, a Go program, HAProxy from
+# Debian packages): every test that uses one, directly or through another fixture, is in the
+# `toolchain` tier, so that `pytest -m "not toolchain and not processes"` stays offline and fast
+# on a fresh machine.
+TOOLCHAIN_FIXTURES = frozenset(
+    {"cuda12_toolkit", "cuda13_toolkit", "actionlint", "haproxy_program"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -19,6 +19,12 @@ from build_tools.settings.commands import (
     ToolkitRemoveSettings,
     VerifySettings,
 )
+from build_tools.settings.deploy import (
+    DeployBuildSettings,
+    DeployPlanSettings,
+    DeployRenderSettings,
+    DeployVerifySettings,
+)
 from build_tools.settings.groups import DEFAULT_REF, DEFAULT_SOURCE
 from build_tools.settings.profiles import PROFILES_FILE
 
@@ -277,8 +283,99 @@ of writing it (for CI: the committed files must match the profiles).
     ),
 )
 
+DEPLOY = Command(
+    name="deploy",
+    help="one Ollama per GPU group, each built for its own GPUs, behind one endpoint",
+    description="""\
+Serve a box with several kinds of GPU: group the GPUs (by default one group per compute
+capability), build Ollama once per group for exactly that group's GPUs, run one instance per
+group on its own port with CUDA_VISIBLE_DEVICES set to the group's UUIDs, and route each model
+to its group's instance through one endpoint (HAProxy; LiteLLM for OpenAI-API users).""",
+    epilog="""\
+the seed box (3x RTX 3060 + Tesla M10), end to end:
+  python -m build_tools detect --output box.json
+  python -m build_tools deploy plan --inventory box.json --model llama3.1:8b=86 \\
+      --model nomic-embed-text=50
+  python -m build_tools deploy build --inventory box.json --prefix /opt/ollama-bt   # as plan
+  python -m build_tools deploy render --inventory box.json --model llama3.1:8b=86 \\
+      --model nomic-embed-text=50 --output deploy/
+  python -m build_tools deploy verify deploy/
+
+plan, build and render take the same --inventory, --group, --model and --default-group.""",
+    children=(
+        Command(
+            name="plan",
+            help="the groups: GPUs by UUID, each group's arch plan and toolkit, port, models",
+            description="Group the inventory's GPUs, plan each group's CUDA architectures (its "
+            "exact compute capabilities, validated as `plan` does) and toolkit (the newest one "
+            "this tool can install that compiles them), give each group a port, and route the "
+            "models. A GPU in two groups is an error, a GPU in none a warning.",
+            epilog="examples:\n"
+            "  python -m build_tools deploy plan --inventory box.json --json\n"
+            "  python -m build_tools deploy plan --inventory box.json --group big=cc:8.6 \\\n"
+            "      --group small=name:*M10* --model llama3.1:8b=big --model all-minilm=small\n"
+            "  python -m build_tools deploy plan --group fast=index:0,1 --group slow=index:2 "
+            "--ref v0.6.8",
+            settings=DeployPlanSettings,
+            handler="build_tools.cli.commands.deploy:run_plan",
+            json=True,
+        ),
+        Command(
+            name="build",
+            help="build Ollama once per group, each for its own GPUs, into PREFIX/<group>",
+            description="Run the build pipeline once per group (its own work directory, dist "
+            "directory and toolkit), audit each build against its group's plan, and install it "
+            "into PREFIX/<group>. Takes build's source, patch, compile and package options.",
+            epilog=f"order per group: {PIPELINE}, then install into PREFIX/<group>\n\n"
+            "examples:\n"
+            "  python -m build_tools deploy build --inventory box.json --prefix /opt/ollama-bt\n"
+            "  python -m build_tools --dry-run deploy build --inventory box.json --ref v0.32.2",
+            settings=DeployBuildSettings,
+            handler="build_tools.cli.commands.deploy:run_build",
+            json=True,
+        ),
+        Command(
+            name="render",
+            help="write systemd units, compose files and router configurations for the groups",
+            description="Write deploy.json and, per --format: systemd units (one per group, "
+            "the router's and a target; --user for user units), compose files (Docker device "
+            "reservations and Podman CDI names, by UUID), router configurations (HAProxy, "
+            "LiteLLM, and advice for Open WebUI). Warns about an existing ollama.service and "
+            "drop-ins that would override the units' environment.",
+            epilog="examples:\n"
+            "  python -m build_tools deploy render --inventory box.json --model llama3.1:8b=86 "
+            "--output deploy/\n"
+            "  python -m build_tools deploy render --inventory box.json --format systemd --user "
+            "--prefix %h/ollama-bt --output deploy-user/",
+            settings=DeployRenderSettings,
+            handler="build_tools.cli.commands.deploy:run_render",
+            json=True,
+        ),
+        Command(
+            name="verify",
+            help="start the rendered instances and the real router on loopback and check that "
+            "each model reaches its group's instance",
+            description="Without systemd: start every instance with the command and environment "
+            "of its rendered unit (on free loopback ports, with a temporary shared models "
+            "directory), create a tiny generated model under each routed name, send a request "
+            "for each through the real router, and ask every instance (GET /api/ps) which one "
+            "answered. On a GPU box also report which GPUs each instance used. Exit 13 when a "
+            "request reaches the wrong instance. Stops everything it started, also on "
+            "SIGTERM/SIGINT.",
+            epilog="examples:\n"
+            "  python -m build_tools deploy verify deploy/\n"
+            "  python -m build_tools deploy verify deploy/ --router litellm "
+            "--litellm ~/litellm/bin/litellm --json",
+            settings=DeployVerifySettings,
+            handler="build_tools.cli.commands.deploy:run_verify",
+            json=True,
+        ),
+    ),
+)
+
 COMMANDS: tuple[Command, ...] = (
     BUILD,
+    DEPLOY,
     DETECT,
     INSPECT,
     PATCHES,

@@ -34,7 +34,7 @@ from build_tools.console import Reporter
 from build_tools.errors import VerifyError
 from build_tools.runner import format_command
 
-__all__ = ["RunningServer", "ollama_server", "server_environment"]
+__all__ = ["RunningServer", "background_server", "free_port", "ollama_server", "server_environment"]
 
 POLL_SECONDS = 0.25
 LOG_TAIL_LINES = 25
@@ -53,6 +53,8 @@ class RunningServer:
     stop_seconds: float = 0.0
     stopped_cleanly: bool = False
     env_removed: tuple[str, ...] = field(default=())
+    name: str = "ollama serve"  # what the messages call it
+    ready_path: str = "/api/version"  # answers 200 once the server is up
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
@@ -66,7 +68,7 @@ class RunningServer:
         return self.proc.pid
 
     def wait_until_ready(self, timeout: float) -> None:
-        """Poll ``GET /api/version`` until it answers; fail early if the server exits."""
+        """Poll ``GET <ready_path>`` until it answers; fail early if the server exits."""
         _wait_until_ready(self.proc, self, timeout)
 
 
@@ -94,10 +96,10 @@ def server_environment(
     return env, changes, removed
 
 
-def _answers(base_url: str) -> bool:
+def _answers(base_url: str, path: str = "/api/version") -> bool:
     try:
         # The URL is ours: http://127.0.0.1:<port>.
-        with urllib.request.urlopen(f"{base_url}/api/version", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{base_url}{path}", timeout=2) as response:  # noqa: S310
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -109,16 +111,17 @@ def _wait_until_ready(proc: subprocess.Popen[bytes], server: RunningServer, time
         code = proc.poll()
         if code is not None:
             raise VerifyError(
-                f"ollama serve exited with code {code} before answering; last log lines:\n"
+                f"{server.name} exited with code {code} before answering; last log lines:\n"
                 f"{server.log_tail()}",
                 hint=f"full log: {server.log_path}",
             )
-        if _answers(server.base_url):
+        if _answers(server.base_url, server.ready_path):
             server.started_seconds = time.monotonic() - start
             return
         time.sleep(POLL_SECONDS)
     raise VerifyError(
-        f"ollama serve did not answer GET /api/version within {timeout:.0f}s; last log lines:\n"
+        f"{server.name} did not answer GET {server.ready_path} within {timeout:.0f}s; last log "
+        f"lines:\n"
         f"{server.log_tail()}",
         hint=f"raise --timeout, or read the full log: {server.log_path}",
     )
@@ -179,8 +182,38 @@ def ollama_server(
     port = free_port()
     env, changes, removed = server_environment(workdir, port)
     argv = [str(binary), "serve"]
-    out.command(format_command(argv, env=changes))
-    log_path = workdir / "ollama-serve.log"
+    with background_server(
+        argv,
+        env=env,
+        shown_env=changes,
+        workdir=workdir,
+        port=port,
+        log_path=workdir / "ollama-serve.log",
+        out=out,
+        stop_timeout=stop_timeout,
+    ) as server:
+        server.env_removed = tuple(removed)
+        yield server
+
+
+@contextlib.contextmanager
+def background_server(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    shown_env: dict[str, str],
+    workdir: Path,
+    port: int,
+    log_path: Path,
+    out: Reporter,
+    stop_timeout: float = 15.0,
+    name: str = "ollama serve",
+    ready_path: str = "/api/version",
+) -> Iterator[RunningServer]:
+    """Start ``argv`` (an HTTP server on 127.0.0.1:``port``) in a session of its own, its
+    output in ``log_path``, and stop it (SIGTERM, then SIGKILL to its process group) when the
+    block ends, however it ends."""
+    out.command(format_command(argv, env=shown_env))
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             argv,
@@ -196,7 +229,8 @@ def ollama_server(
         port=port,
         log_path=log_path,
         proc=proc,
-        env_removed=tuple(removed),
+        name=name,
+        ready_path=ready_path,
     )
     try:
         yield server
