@@ -13,7 +13,13 @@ from types import ModuleType
 from typing import Any
 
 from build_tools.errors import CommandFailedError, InventoryError, ToolNotFoundError
-from build_tools.gpus.inventory import Gpu, Inventory, parse_nvidia_smi_csv
+from build_tools.gpus.driver import parse_cuda_driver_version, parse_driver_version
+from build_tools.gpus.inventory import (
+    Gpu,
+    Inventory,
+    nvidia_smi_driver_version,
+    parse_nvidia_smi_csv,
+)
 from build_tools.runner import Runner
 
 __all__ = ["detect_inventory", "detect_with_nvidia_smi", "detect_with_nvml"]
@@ -30,9 +36,16 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _cuda_version_from_int(value: int) -> str:
-    # NVML encodes CUDA 12.4 as 12040.
+def _cuda_version_from_int(value: object) -> str | None:
+    # NVML encodes CUDA 12.4 as 12040; anything else is not a version (None, not a guess).
+    if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value < 100000:
+        return None
     return f"{value // 1000}.{(value % 1000) // 10}"
+
+
+def _driver_from_nvml(value: Any) -> str | None:
+    parsed = parse_driver_version(_text(value))
+    return None if parsed is None else parsed.text
 
 
 def _mig_mode(pynvml: ModuleType, handle: Any) -> str | None:
@@ -56,8 +69,8 @@ def detect_with_nvml(pynvml: ModuleType | None = None) -> Inventory:
     except pynvml.NVMLError as error:
         raise NvmlUnavailable(f"NVML could not be initialised: {error}") from None
     try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
-        cuda = _cuda_version_from_int(int(pynvml.nvmlSystemGetCudaDriverVersion()))
+        driver = _driver_from_nvml(pynvml.nvmlSystemGetDriverVersion())
+        cuda = _cuda_version_from_int(pynvml.nvmlSystemGetCudaDriverVersion())
         gpus = []
         for index in range(int(pynvml.nvmlDeviceGetCount())):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
@@ -80,11 +93,14 @@ def detect_with_nvml(pynvml: ModuleType | None = None) -> Inventory:
         with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
     return Inventory(
-        gpus=tuple(gpus), source="nvml", driver_version=driver, cuda_driver_version=cuda
+        gpus=tuple(gpus),
+        source="nvml",
+        driver_version=driver,
+        cuda_driver_version=cuda,
     )
 
 
-_CUDA_VERSION = re.compile(r"CUDA Version:\s*(\d+\.\d+)")
+_CUDA_VERSION = re.compile(r"CUDA Version:\s*([0-9]+\.[0-9]+)")
 
 
 def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
@@ -95,22 +111,22 @@ def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
         what="nvidia-smi --query-gpu",
         hint="check that the NVIDIA driver is loaded (nvidia-smi should list the GPUs)",
     )
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    gpus = parse_nvidia_smi_csv("\n".join(lines))
-    driver = None
-    if lines:
-        driver = lines[0].rsplit(",", 1)[-1].strip() or None
+    text = "\n".join(line for line in result.output.splitlines() if line.strip())
+    gpus = parse_nvidia_smi_csv(text)
+    driver = nvidia_smi_driver_version(text)
     # The CUDA version the driver supports is only printed in the summary header.
     try:
         header = runner.run([nvidia_smi], probe=True, check=False, quick=True, what="nvidia-smi")
     except CommandFailedError:  # it answered the query; a summary that hangs only costs this
         header = None
     match = _CUDA_VERSION.search(header.output) if header is not None else None
+    parsed = parse_cuda_driver_version(match[1]) if match else None
+    cuda = None if parsed is None else str(parsed)
     return Inventory(
         gpus=tuple(gpus),
         source="nvidia-smi",
         driver_version=driver,
-        cuda_driver_version=match[1] if match else None,
+        cuda_driver_version=cuda,
     )
 
 
@@ -147,5 +163,5 @@ def detect_inventory(runner: Runner, *, path: str | None = None) -> Inventory:
         source=inventory.source,
         driver_version=inventory.driver_version,
         cuda_driver_version=inventory.cuda_driver_version,
-        notices=(f"NVML unavailable ({reason}); used nvidia-smi",),
+        notices=(f"NVML unavailable ({reason}); used nvidia-smi", *inventory.notices),
     )

@@ -16,8 +16,16 @@ from typing import Any, Literal
 
 from build_tools.errors import InventoryError
 from build_tools.files import read_regular
+from build_tools.gpus.driver import parse_cuda_driver_version, parse_driver_version
 
-__all__ = ["Gpu", "Inventory", "InventorySource", "load_inventory", "parse_nvidia_smi_csv"]
+__all__ = [
+    "Gpu",
+    "Inventory",
+    "InventorySource",
+    "load_inventory",
+    "nvidia_smi_driver_version",
+    "parse_nvidia_smi_csv",
+]
 
 InventorySource = Literal["nvml", "nvidia-smi", "file", "none"]
 
@@ -154,6 +162,14 @@ def _csv_rows(text: str, where: str) -> list[list[str]]:
         raise _bad(where, f"not a readable CSV capture ({error})") from None
 
 
+def _layout(rows: list[list[str]]) -> tuple[list[str], list[list[str]], int, int]:
+    """(column names, data rows, fewest and most cells a row may have) of a capture."""
+    header = [cell.strip().split(" [")[0].lower() for cell in rows[0]]
+    if "index" in header or "uuid" in header:
+        return header, rows[1:], len(header), len(header)
+    return [*DEFAULT_COLUMNS, "driver_version"], rows, 4, MAX_COLUMNS
+
+
 def parse_nvidia_smi_csv(text: str, where: str = "nvidia-smi output") -> list[Gpu]:
     """Parse ``nvidia-smi --query-gpu=... --format=csv[,noheader][,nounits]`` output.
 
@@ -166,11 +182,7 @@ def parse_nvidia_smi_csv(text: str, where: str = "nvidia-smi output") -> list[Gp
     rows = _csv_rows(text, where)
     if not rows:
         return []
-    header = [cell.strip().split(" [")[0].lower() for cell in rows[0]]
-    if "index" in header or "uuid" in header:
-        columns, body, least, most = header, rows[1:], len(header), len(header)
-    else:
-        columns, body, least, most = list(DEFAULT_COLUMNS), rows, 4, MAX_COLUMNS
+    columns, body, least, most = _layout(rows)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise _bad(where, f"missing column(s) {', '.join(missing)}")
@@ -200,6 +212,44 @@ def parse_nvidia_smi_csv(text: str, where: str = "nvidia-smi output") -> list[Gp
         )
     _check_unique(gpus, where)
     return gpus
+
+
+def nvidia_smi_driver_version(text: str, where: str = "nvidia-smi output") -> str | None:
+    """The ``driver_version`` column of a capture (None without one), the same on every row.
+
+    A capture with a header names the column; without one it is the cell after
+    ``mig.mode.current`` (detect's own query). A value that is not a driver version is an
+    :class:`InventoryError`, as for every other cell.
+    """
+    _check_text(text, where)
+    rows = _csv_rows(text, where)
+    if not rows:
+        return None
+    columns, body, _least, _most = _layout(rows)
+    if "driver_version" not in columns:
+        return None
+    column = columns.index("driver_version")
+    found = {row[column].strip() for row in body if len(row) > column}
+    found -= {""}
+    if not found:
+        return None
+    if len(found) > 1:
+        raise _bad(where, f"the rows name {len(found)} different driver versions")
+    return _driver_text(found.pop(), where)
+
+
+def _driver_text(value: object, where: str) -> str:
+    if not isinstance(value, str) or (parsed := parse_driver_version(value)) is None:
+        raise _bad(
+            where, f"driver version {_shown(value)} is not of the form 570.86.15 (or 570.26)"
+        )
+    return parsed.text
+
+
+def _cuda_text(value: object, where: str) -> str:
+    if not isinstance(value, str) or (parsed := parse_cuda_driver_version(value)) is None:
+        raise _bad(where, f"CUDA driver version {_shown(value)} is not of the form 12.8")
+    return str(parsed)
 
 
 def _whole_number(item: dict[str, Any], key: str, where: str, *, required: bool) -> int | None:
@@ -291,11 +341,17 @@ def load_inventory(path: Path) -> Inventory:
             )
         gpus = [_gpu_from_json(item, f"{where}, gpus[{n}]") for n, item in enumerate(data["gpus"])]
         _check_unique(gpus, where)
+        driver, cuda = data.get("driver_version"), data.get("cuda_driver_version")
         return Inventory(
             gpus=tuple(gpus),
             source="file",
-            driver_version=data.get("driver_version"),
-            cuda_driver_version=data.get("cuda_driver_version"),
+            driver_version=None if driver is None else _driver_text(driver, where),
+            cuda_driver_version=None if cuda is None else _cuda_text(cuda, where),
             origin=str(path),
         )
-    return Inventory(gpus=tuple(parse_nvidia_smi_csv(text, where)), source="file", origin=str(path))
+    return Inventory(
+        gpus=tuple(parse_nvidia_smi_csv(text, where)),
+        source="file",
+        driver_version=nvidia_smi_driver_version(text, where),
+        origin=str(path),
+    )
