@@ -80,7 +80,7 @@ def test_a_driver_that_only_runs_cuda_12_keeps_every_group_on_cuda_12(
         ("86", "12.4"),
         ("50", "12.4"),
     ]
-    assert any("driver supports CUDA 12.4" in n for n in data["notices"])
+    assert any("driver 550.54.14" in n and "cannot run" in n for n in data["notices"])
 
 
 def test_explicit_groups_by_every_selector_kind(

@@ -96,6 +96,7 @@ def deploy_plan_for_build(settings: DeployBuildSettings, runner: Runner) -> Depl
         router_port=DEFAULT_ROUTER_PORT,
         listen="127.0.0.1",
         preset_majors=preset_majors,
+        target_driver=grouping.driver.target_driver,
     )
 
 
@@ -113,6 +114,7 @@ def group_build_settings(
         source=settings.source,
         llama_cpp=settings.llama_cpp,
         inventory=InventorySettings(inventory=inventory_file),
+        driver=settings.grouping.driver,
         arch=ArchSettings(ptx=settings.grouping.ptx),
         toolkit=ToolkitSettings(cuda=group.cuda_version, cache=settings.cache),
         patches=settings.patches,

@@ -8,14 +8,14 @@ Per group: the group's exact compute capabilities are planned the way ``plan`` p
 inventory (:func:`~build_tools.planning.arch_plan.make_arch_plan`, validated against the
 built-in table of the chosen CUDA version), and the toolkit is the newest one this tool can
 install that compiles all of them, that the target Ollama has a CUDA preset for, and - when the
-inventory records it - that the box's driver can run. For the seed box (3x RTX 3060 + Tesla M10)
-that is CUDA 13.0 (or 12.4 on a driver older than 580) for ``86`` and CUDA 12.4 for ``50``:
-CUDA 13 cannot compile Maxwell.
+inventory records it, or ``--target-driver`` names it - that the box's driver can run
+(``planning.driver.choose_cuda``, the choice ``plan`` and ``build`` make too). For the seed box
+(3x RTX 3060 + Tesla M10) that is CUDA 13.0 (or 12.4 on a driver older than 580.65.06) for
+``86`` and CUDA 12.4 for ``50``: CUDA 13 cannot compile Maxwell.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,17 +27,12 @@ from build_tools.gpus.selection import GroupSpec, select_gpus
 from build_tools.planning.arch_plan import ArchPlan, ArchRequest, PtxPolicy, make_arch_plan
 from build_tools.planning.archs import CudaArch
 from build_tools.planning.coverage import GpuCoverage, gpu_coverage
-from build_tools.planning.cuda_support import (
-    describe_support,
-    installable_versions_for,
-    version_tuple,
-)
+from build_tools.planning.cuda_support import version_tuple
+from build_tools.planning.driver import BoxDriver, box_driver, choose_cuda
 from build_tools.settings.deploy import ModelRoute
 from build_tools.toolkit.request import default_provider
 
 __all__ = ["DeployPlan", "Group", "make_deploy_plan"]
-
-_DRIVER_CUDA = re.compile(r"^(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,56 +160,34 @@ def _selected(
     return chosen
 
 
-def _driver_major(inventory: Inventory) -> int | None:
-    match = _DRIVER_CUDA.match(inventory.cuda_driver_version or "")
-    return int(match[1]) if match else None
-
-
-def _choose_cuda(
+def _group_cuda(
     name: str,
     archs: Sequence[CudaArch],
+    driver: BoxDriver | None,
     *,
     generation: Generation,
     ref: OllamaVersion | None,
-    driver_major: int | None,
     preset_majors: Collection[int] | None,
 ) -> str:
-    """The newest installable CUDA that compiles ``archs``, that the target Ollama has a preset
-    for (``preset_majors`` when a source tree says, else the generation's stock lists), and
-    that the driver runs."""
-    compiling = installable_versions_for(archs)
+    """The group's toolkit: that the target Ollama has a preset for (``preset_majors`` when a
+    source tree says, else the generation's stock lists)."""
 
-    def has_preset(version: str) -> bool:
-        major = version_tuple(version)[0]
+    def has_preset(major: int) -> bool:
         if preset_majors is not None:
             return major in preset_majors
         return generation.stock_list(major, ref) is not None
 
-    with_preset = [v for v in compiling if has_preset(v)]
-    runnable = [
-        v for v in with_preset if driver_major is None or version_tuple(v)[0] <= driver_major
-    ]
-    if runnable:
-        return runnable[0]
-    ccs = ", ".join(a.name for a in archs)
-    if not compiling:
-        needs = "; ".join(f"{a.name} needs {describe_support(a.number, a.suffix)}" for a in archs)
-        raise PlanError(
-            f"group {name}: no CUDA toolkit this tool can install compiles all of {ccs}",
-            hint=f"{needs}; split the group (--group) so each part has one toolkit",
+    target = f"Ollama {ref}" if ref is not None else f"Ollama {generation.name}"
+    try:
+        return choose_cuda(
+            archs,
+            driver,
+            has_preset=has_preset,
+            target=target,
+            split="split the group (--group) so each part has one toolkit",
         )
-    if not with_preset:
-        target = f"Ollama {ref}" if ref is not None else f"Ollama {generation.name}"
-        raise PlanError(
-            f"group {name}: {target} has no CUDA preset for "
-            f"{' or '.join(compiling)}, the toolkits that compile {ccs}",
-            hint="plan for another --ref, or split the group",
-        )
-    raise PlanError(
-        f"group {name}: the driver supports CUDA {driver_major}.x at most, but {ccs} needs "
-        f"CUDA {' or '.join(compiling)} for this Ollama",
-        hint="update the NVIDIA driver, or plan for another --ref",
-    )
+    except PlanError as error:
+        raise PlanError(f"group {name}: {error.message}", hint=error.hint) from None
 
 
 def _routes(routes: Sequence[ModelRoute], names: Sequence[str]) -> tuple[ModelRoute, ...]:
@@ -281,6 +254,7 @@ def make_deploy_plan(
     router_port: int,
     listen: str,
     preset_majors: Collection[int] | None = None,
+    target_driver: str | None = None,
 ) -> DeployPlan:
     gpus = inventory.gpus
     if not gpus:
@@ -297,26 +271,25 @@ def make_deploy_plan(
     default = default_group or names[0]
     checked = _routes(routes, names)
     ports = _ports(len(chosen), base_port, router_port)
-    driver_major = _driver_major(inventory)
+    driver = box_driver(inventory, target_driver)
     warnings: list[str] = []
     notices: list[str] = []
-    if driver_major is not None:
+    if driver is None:
         notices.append(
-            f"the driver supports CUDA {inventory.cuda_driver_version}: toolkits of a newer "
-            "major version are not chosen"
+            "the inventory records no driver version: each group's toolkit is chosen without "
+            "checking that the box runs it (pass --target-driver VERSION)"
         )
+    else:
+        notices.append(f"the box has {driver.describe()}: toolkits it cannot run are not chosen")
     groups = []
     for (name, selector, members), group_port in zip(chosen, ports, strict=True):
         archs = sorted({CudaArch(g.arch_number) for g in members}, key=lambda a: a.number)
-        cuda = _choose_cuda(
-            name,
-            archs,
-            generation=generation,
-            ref=ref,
-            driver_major=driver_major,
-            preset_majors=preset_majors,
+        cuda = _group_cuda(
+            name, archs, driver, generation=generation, ref=ref, preset_majors=preset_majors
         )
-        request = ArchRequest(ptx=ptx, generation=generation, ref=ref, cuda_version=cuda)
+        request = ArchRequest(
+            ptx=ptx, generation=generation, ref=ref, cuda_version=cuda, driver=driver
+        )
         group_inventory = Inventory(
             gpus=members,
             source=inventory.source,

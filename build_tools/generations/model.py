@@ -19,6 +19,8 @@ from .version import OllamaVersion
 
 __all__ = [
     "ArchSyntax",
+    "DriverRule",
+    "DriverRules",
     "Generation",
     "LayoutClue",
     "OwnArchBackend",
@@ -91,6 +93,43 @@ class OwnArchBackend:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DriverRule:
+    """Ollama drops a CUDA GPU at run time when its driver branch is below ``driver_below``,
+    for GPUs below ``below_cc`` (None: every CUDA GPU) and with a CUDA runtime of
+    ``cuda``'s major at that minor or newer (None: any runtime)."""
+
+    driver_below: int
+    below_cc: tuple[int, int] | None
+    cuda: tuple[int, int] | None
+
+    def drops(self, cc: tuple[int, int], runtime: tuple[int, int], driver_branch: int) -> bool:
+        if driver_branch >= self.driver_below:
+            return False
+        if self.below_cc is not None and cc >= self.below_cc:
+            return False
+        return self.cuda is None or (runtime[0] == self.cuda[0] and runtime >= self.cuda)
+
+    def describe(self) -> str:
+        gpus = (
+            "every CUDA GPU"
+            if self.below_cc is None
+            else (f"GPUs below cc {self.below_cc[0]}.{self.below_cc[1]}")
+        )
+        runtime = (
+            ""
+            if self.cuda is None
+            else (f"with a CUDA {self.cuda[0]}.x runtime >= {self.cuda[0]}.{self.cuda[1]}, ")
+        )
+        return f"{runtime}{gpus} need driver {self.driver_below} or newer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverRules:
+    since: OllamaVersion  # first tag with these rules
+    rules: tuple[DriverRule, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class StockLists:
     since: OllamaVersion  # first tag with these lists
     lists: Mapping[int, str]  # CUDA major -> stock CMAKE_CUDA_ARCHITECTURES
@@ -114,6 +153,7 @@ class Generation:
     layout_clues: tuple[LayoutClue, ...]
     own_arch_backends: tuple[OwnArchBackend, ...]
     stock: tuple[StockLists, ...]  # oldest first
+    driver_rules: tuple[DriverRules, ...] = ()  # oldest first
 
     def __str__(self) -> str:
         return self.name
@@ -142,6 +182,12 @@ class Generation:
             if cuda_major in stock.lists:
                 return stock.lists[cuda_major]
         return None
+
+    def driver_rules_at(self, ref: OllamaVersion | None) -> tuple[DriverRule, ...]:
+        """The rules by which Ollama ``ref`` (default: the generation's newest) drops GPUs for
+        their driver."""
+        candidates = [r for r in self.driver_rules if ref is None or r.since <= ref]
+        return candidates[-1].rules if candidates else ()
 
     def cuda_majors(self) -> list[int]:
         return sorted({major for s in self.stock for major in s.lists})
@@ -299,6 +345,36 @@ def _stock(rows: list[_Row]) -> tuple[StockLists, ...]:
     return tuple(sorted(stock, key=lambda s: s.since))
 
 
+def _cuda_version(row: _Row, key: str) -> tuple[int, int] | None:
+    value = row.text(key)
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)\.(\d+)", value)
+    if match is None:
+        raise ConfigurationError(f"{row.where}: '{key}' must be a CUDA version like 12.4")
+    return int(match[1]), int(match[2])
+
+
+def _driver_rules(rows: list[_Row]) -> tuple[DriverRules, ...]:
+    sets = []
+    for row in rows:
+        since = row.tag("since", required=True)
+        assert since is not None
+        rules = []
+        for entry in row.tables("rules"):
+            rules.append(
+                DriverRule(
+                    driver_below=entry.number("driver_below"),
+                    below_cc=_cc(entry, "below_cc"),
+                    cuda=_cuda_version(entry, "cuda"),
+                )
+            )
+            entry.check_known()
+        row.check_known()
+        sets.append(DriverRules(since=since, rules=tuple(rules)))
+    return tuple(sorted(sets, key=lambda r: r.since))
+
+
 def parse_generation(name: str, data: Any) -> Generation:
     """One registry row (a TOML table named after the generation) to a :class:`Generation`."""
     if not re.fullmatch(r"G\d+", name):
@@ -339,6 +415,7 @@ def parse_generation(name: str, data: Any) -> Generation:
         layout_clues=tuple(clues),
         own_arch_backends=tuple(backends),
         stock=_stock(row.tables("stock")),
+        driver_rules=_driver_rules(row.tables("driver_rules")),
         **_runtime(row.table("runtime")),
     )
     row.check_known()

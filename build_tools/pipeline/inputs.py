@@ -17,9 +17,11 @@ from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
 from build_tools.locks import exclusive
 from build_tools.planning.arch_plan import ArchRequest, request_tokens
+from build_tools.planning.driver import BoxDriver, box_driver
 from build_tools.runner import Runner
 from build_tools.settings.groups import (
     ArchSettings,
+    DriverSettings,
     InventorySettings,
     SourceSettings,
     TargetSettings,
@@ -33,6 +35,7 @@ __all__ = [
     "arch_request",
     "check_directory",
     "checkout_of",
+    "driver_of",
     "gather_inventory",
     "needs_local_gpus",
     "target_of",
@@ -143,6 +146,7 @@ def arch_request(
     *,
     generation: Generation,
     ref: OllamaVersion | None,
+    driver: BoxDriver | None,
 ) -> ArchRequest:
     return ArchRequest(
         arch_tokens=request_tokens(settings.arch),
@@ -152,7 +156,13 @@ def arch_request(
         generation=generation,
         ref=ref,
         cuda_version=cuda_version,
+        driver=driver,
     )
+
+
+def driver_of(settings: DriverSettings, inventory: Inventory) -> BoxDriver | None:
+    """The target box's driver: --target-driver, else the inventory's (None: unknown)."""
+    return box_driver(inventory, settings.target_driver)
 
 
 def toolkit_request(settings: ToolkitSettings) -> ToolkitRequest:

@@ -19,9 +19,9 @@ from build_tools.errors import ConfigurationError, ToolkitError, ValidationHoleE
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
-from build_tools.pipeline.inputs import arch_request, checkout_of, toolkit_request
+from build_tools.pipeline.inputs import arch_request, checkout_of, driver_of, toolkit_request
 from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
-from build_tools.planning.cuda_support import installable_versions_for
+from build_tools.planning.driver import choose_cuda
 from build_tools.programs import (
     find_cmake,
     find_compiler_cache,
@@ -95,17 +95,18 @@ def fetch_source(settings: BuildSettings, runner: Runner) -> Fetched:
 
 
 def _choose_cuda(
-    request: ToolkitRequest, arch_plan: ArchPlan, has_preset: Callable[[int], bool], presets: str
+    request: ToolkitRequest, arch_plan: ArchPlan, has_preset: Callable[[int], bool]
 ) -> ToolkitRequest:
     """Without --cuda/--cuda-home and no system nvcc: the newest installable CUDA whose major
-    this tree has a preset for and which compiles every planned arch."""
-    for version in installable_versions_for(arch_plan.archs):
-        if has_preset(int(version.split(".")[0])):
-            return replace(request, cuda_version=version)
-    raise ToolkitError(
-        f"no installable CUDA toolkit compiles {arch_plan.cuda_architectures} for this tree",
-        hint=f"its presets are {presets}; pass --cuda-home",
+    this tree has a preset for, which compiles every planned arch and which the box's driver
+    runs (planning.driver.choose_cuda, as for plan and deploy)."""
+    version = choose_cuda(
+        arch_plan.archs,
+        arch_plan.request.driver,
+        has_preset=has_preset,
+        target="this Ollama tree",
     )
+    return replace(request, cuda_version=version)
 
 
 def plan_build(
@@ -136,9 +137,12 @@ def _plan(
     presets: str,
 ) -> Planned:
     requested = toolkit_request(settings.toolkit)
+    driver = driver_of(settings.driver, inventory)
 
     def request_for(cuda_version: str | None) -> ArchRequest:
-        return arch_request(settings.arch, cuda_version, generation=generation, ref=release)
+        return arch_request(
+            settings.arch, cuda_version, generation=generation, ref=release, driver=driver
+        )
 
     if requested.cuda_version is not None:
         # Fail before any toolkit download when the table already says no.
@@ -146,7 +150,7 @@ def _plan(
     toolkit = resolve_toolkit(requested, runner, install=True)
     if toolkit is None:
         draft = make_arch_plan(request_for(None), inventory, None)
-        requested = _choose_cuda(requested, draft, has_preset, presets)
+        requested = _choose_cuda(requested, draft, has_preset)
         toolkit = resolve_toolkit(requested, runner, install=True)
     if toolkit is None:
         raise ToolkitError("no CUDA toolkit could be found or installed", hint="pass --cuda")

@@ -40,6 +40,13 @@ from build_tools.planning.cuda_support import (
     table_archs,
     version_tuple,
 )
+from build_tools.planning.driver import (
+    BoxDriver,
+    check_runs,
+    choose_cuda,
+    driver_notices,
+    minimum_driver,
+)
 from build_tools.toolkit.model import Toolkit
 
 __all__ = [
@@ -66,6 +73,8 @@ class ArchRequest:
     generation: Generation = field(default_factory=lambda: registry().newest())
     ref: OllamaVersion | None = None  # release being built, when known
     cuda_version: str | None = None  # requested with --cuda, used when no toolkit is at hand
+    # the target box's driver (inventory or --target-driver); None: not known, not guessed
+    driver: BoxDriver | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,9 +138,28 @@ class ArchPlan:
                 "origin": self.inventory.origin,
                 "gpu_count": len(self.inventory.gpus),
             },
+            "driver": self._driver_json(),
             "gpus": [c.to_json() for c in self.coverage],
             "warnings": list(self.warnings),
             "notices": list(self.notices),
+        }
+
+    def _driver_json(self) -> dict[str, Any]:
+        """The box's driver and what it decided: the CUDA versions it ruled out."""
+        driver = self.request.driver
+        ruled_out = [
+            {"cuda_version": v, "needs_driver": None if n is None else n.text}
+            for v in installable_versions_for(self.archs)
+            if driver is not None and not driver.runs(v)
+            for n in [minimum_driver(v)]
+        ]
+        return {
+            "known": driver is not None,
+            **(driver.to_json() if driver is not None else {"version": None, "source": None}),
+            "cuda_version_needs_driver": None
+            if (needed := minimum_driver(self.cuda_version)) is None
+            else needed.text,
+            "ruled_out": ruled_out,
         }
 
 
@@ -162,18 +190,6 @@ def _requested_version(request: ArchRequest, toolkit: Toolkit | None) -> str | N
     if toolkit is not None:
         return toolkit.version
     return request.cuda_version
-
-
-def _auto_version(archs: Sequence[CudaArch]) -> str:
-    """Without a toolkit: the newest CUDA this tool can install that compiles every arch."""
-    versions = installable_versions_for(archs)
-    if versions:
-        return versions[0]
-    needs = "; ".join(f"{a.name} needs {describe_support(a.number, a.suffix)}" for a in archs)
-    raise PlanError(
-        "no single CUDA toolkit compiles all planned archs",
-        hint=f"{needs}; split the plan into two builds, or use --cuda-home with a newer CUDA",
-    )
 
 
 def _keyword_entries(keyword: ArchKeyword, inventory: Inventory, cuda: str) -> list[_Entry]:
@@ -315,11 +331,26 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
             hint="keep at least one architecture, or check the inventory",
         )
     archs = tuple(_merge(_apply_ptx_policy(entries, request.ptx)))
-    cuda = requested if requested is not None else _auto_version(archs)
+    driver = request.driver
+    if requested is None:
+        # Without a toolkit: the newest installable CUDA that compiles every arch and runs.
+        cuda = choose_cuda(archs, driver)
+    else:
+        what = f"--cuda {requested}" if toolkit is None else f"the CUDA toolkit at {toolkit.root}"
+        check_runs(requested, driver, what)
+        cuda = requested
     _validate(archs, toolkit, cuda)
 
-    rule = OllamaRule.of_build(generation, (archs[0].major, archs[0].minor), request.ref)
-    notices: list[str] = []
+    rule = OllamaRule.of_build(
+        generation,
+        (archs[0].major, archs[0].minor),
+        request.ref,
+        runtime=version_tuple(cuda),
+        driver=None
+        if driver is None or driver.version is None
+        else (driver.version.branch, driver.version.text),
+    )
+    notices: list[str] = list(driver_notices(cuda, archs, driver))
     warnings: list[str] = []
     coverage = []
     for gpu in inventory.gpus:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from build_tools.generations import Generation, OllamaVersion
+from build_tools.generations.model import DriverRule
 from build_tools.gpus.inventory import Gpu
 from build_tools.planning.archs import CudaArch
 
@@ -57,22 +58,61 @@ class OllamaRule:
     generation: Generation
     minimum: tuple[int, int] | None  # for rule == "minimum": the cc below which GPUs are skipped
     validation_hole: bool = False  # refs whose discovery never validates CUDA GPUs
+    # Ollama's driver rules for this ref, applied when the runtime and the driver are known.
+    driver_rules: tuple[DriverRule, ...] = ()
+    runtime: tuple[int, int] | None = None  # the CUDA runtime shipped with the build
+    driver: tuple[int, str] | None = None  # the box's driver: (branch, as printed)
 
     @classmethod
     def of_build(
-        cls, generation: Generation, lowest: tuple[int, int], ref: OllamaVersion | None
+        cls,
+        generation: Generation,
+        lowest: tuple[int, int],
+        ref: OllamaVersion | None,
+        *,
+        runtime: tuple[int, int] | None = None,
+        driver: tuple[int, str] | None = None,
     ) -> OllamaRule:
-        """The rule of a build of ``ref`` whose lowest planned arch is ``lowest``.
+        """The rule of a build of ``ref`` whose lowest planned arch is ``lowest``, built with
+        the CUDA ``runtime`` for a box with ``driver``.
 
         Where the minimum is a Go variable the build sets it from the plan's lowest arch, so a
         GPU below it is skipped ("too old") instead of crashing the runner; elsewhere the
         minimum is the generation's fixed one.
         """
+        rules = generation.driver_rules_at(ref)
         if generation.rule == "minimum":
             minimum = lowest if generation.min_cc_at_link_time else generation.default_min
-            return cls(generation=generation, minimum=minimum)
+            return cls(
+                generation=generation,
+                minimum=minimum,
+                driver_rules=rules,
+                runtime=runtime,
+                driver=driver,
+            )
         hole = ref is not None and generation.in_validation_hole(ref)
-        return cls(generation=generation, minimum=None, validation_hole=hole)
+        return cls(
+            generation=generation,
+            minimum=None,
+            validation_hole=hole,
+            driver_rules=rules,
+            runtime=runtime,
+            driver=driver,
+        )
+
+    def driver_drop(self, gpu: Gpu) -> str | None:
+        """Why Ollama drops ``gpu`` for the box's driver, or None."""
+        if self.runtime is None or self.driver is None:
+            return None
+        branch, printed = self.driver
+        for rule in self.driver_rules:
+            if rule.drops((gpu.cc_major, gpu.cc_minor), self.runtime, branch):
+                runtime = f"{self.runtime[0]}.{self.runtime[1]}"
+                return (
+                    f"Ollama drops it for the driver ({printed}) with the CUDA {runtime} "
+                    f"runtime: {rule.describe()} (discover/cuda_compat.go)"
+                )
+        return None
 
     @classmethod
     def of_binary(
@@ -157,6 +197,9 @@ def gpu_coverage(
     gpu: Gpu, archs: Sequence[CudaArch], rule: OllamaRule, *, wanted: bool
 ) -> GpuCoverage:
     uses, reason = _ollama_decision(gpu, archs, rule)
+    dropped = rule.driver_drop(gpu) if uses else None
+    if dropped is not None:
+        uses, reason = False, dropped
     return GpuCoverage(
         gpu=gpu, cuda=cuda_verdict(gpu, archs), ollama_uses=uses, reason=reason, wanted=wanted
     )

@@ -15,6 +15,7 @@ from build_tools.settings.groups import (
     ArchSettings,
     CacheSettings,
     CompileSettings,
+    DriverSettings,
     InventorySettings,
     LlamaCppSettings,
     PackageSettings,
@@ -49,6 +50,7 @@ __all__ = [
 @dataclass(frozen=True, kw_only=True)
 class PlanSettings:
     inventory: InventorySettings = group("GPU inventory", InventorySettings)
+    driver: DriverSettings = group("GPU inventory", DriverSettings)
     arch: ArchSettings = group("architecture plan", ArchSettings)
     target: TargetSettings = group("target Ollama", TargetSettings)
     toolkit: ToolkitSettings = group("CUDA toolkit")
@@ -61,6 +63,7 @@ class BuildSettings:
     source: SourceSettings = group("source", SourceSettings)
     llama_cpp: LlamaCppSettings = group("source", LlamaCppSettings)
     inventory: InventorySettings = group("GPU inventory", InventorySettings)
+    driver: DriverSettings = group("GPU inventory", DriverSettings)
     arch: ArchSettings = group("architecture plan", ArchSettings)
     toolkit: ToolkitSettings = group("CUDA toolkit")
     patches: PatchSettings = group("patches", PatchSettings)

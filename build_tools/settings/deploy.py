@@ -20,6 +20,7 @@ from build_tools.settings.declare import REQUIRED, group, option
 from build_tools.settings.groups import (
     CacheSettings,
     CompileSettings,
+    DriverSettings,
     InventorySettings,
     LlamaCppSettings,
     PackageSettings,
@@ -139,6 +140,7 @@ class GroupingSettings:
     """Which GPUs form which group, and which models each group serves."""
 
     inventory: InventorySettings = group("GPU inventory", InventorySettings)
+    driver: DriverSettings = group("GPU inventory", DriverSettings)
     groups: tuple[GroupSpec, ...] = option(
         (),
         "--group",

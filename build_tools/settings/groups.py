@@ -26,6 +26,7 @@ __all__ = [
     "CompileSettings",
     "CompilerCache",
     "Compression",
+    "DriverSettings",
     "InventorySettings",
     "LlamaCppSettings",
     "PackageFormat",
@@ -92,6 +93,21 @@ class InventorySettings:
         help="use a saved GPU inventory (from `detect --output`, or an `nvidia-smi "
         "--query-gpu=index,uuid,name,compute_cap,memory.total --format=csv` capture) instead "
         "of detecting local GPUs; for CI builders without a GPU",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverSettings:
+    """The target box's NVIDIA driver, when it is not the one the inventory records."""
+
+    target_driver: str | None = option(
+        None,
+        "--target-driver",
+        metavar="VERSION",
+        parse=parse.driver_version,
+        help="plan for this NVIDIA driver (e.g. 580.65.06) instead of the inventory's: for a "
+        "box whose driver will be upgraded. The toolkit choice never picks a CUDA version the "
+        "driver cannot run, and Ollama's own driver rules decide which GPUs it drops",
     )
 
 

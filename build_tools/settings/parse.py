@@ -19,6 +19,7 @@ __all__ = [
     "apt_snapshot",
     "arch_list",
     "cuda_version",
+    "driver_version",
     "generation_name",
     "git_ref",
     "go_version",
@@ -92,6 +93,16 @@ def cuda_version(text: str) -> str:
     from build_tools.toolkit.request import normalize_cuda_version
 
     return normalize_cuda_version(text)
+
+
+def driver_version(text: str) -> str:
+    """An NVIDIA driver version as ``nvidia-smi`` prints it (580.65.06, 570.26)."""
+    from build_tools.gpus.driver import parse_driver_version
+
+    parsed = parse_driver_version(text)
+    if parsed is None:
+        raise ValueError("expected an NVIDIA driver version such as 580.65.06")
+    return parsed.text
 
 
 def arch_list(text: str) -> str:

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from build_tools.toolkit.spec import ToolkitSpec, arch_tuple
 
-__all__ = ["DEBIAN_SPECS", "INSTALLABLE_VERSIONS", "PROVIDER_VERSIONS", "PYPI_SPECS"]
+__all__ = [
+    "DEBIAN_SPECS",
+    "INSTALLABLE_VERSIONS",
+    "MINIMUM_LINUX_DRIVERS",
+    "PROVIDER_VERSIONS",
+    "PYPI_SPECS",
+]
 
 # CUDA 12.4.1 from Debian trixie non-free .debs (plus CCCL from PyPI).
 _V = "12.4.1-2"
@@ -67,4 +73,23 @@ INSTALLABLE_VERSIONS: tuple[str, ...] = tuple(
 PROVIDER_VERSIONS: dict[str, tuple[str, ...]] = {
     "debian": tuple(DEBIAN_SPECS),
     "pypi": tuple(PYPI_SPECS),
+}
+
+# The oldest Linux x86_64 driver each CUDA release runs on: NVIDIA's CUDA Toolkit Release Notes,
+# table 3 "CUDA Toolkit and Corresponding Driver Versions", the GA row of each release
+# (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html#id5). A version between
+# two rows needs at least the lower row's driver (planning.driver.minimum_driver). Deliberately
+# the toolkit's own driver rather than the lower floor of minor version compatibility: Ollama's
+# cuda_v12 build uses compressed fatbins, which need 550+ (upstream #16895).
+MINIMUM_LINUX_DRIVERS: dict[str, str] = {
+    "12.0": "525.60.13",
+    "12.1": "530.30.02",
+    "12.2": "535.54.03",
+    "12.3": "545.23.06",
+    "12.4": "550.54.14",
+    "12.5": "555.42.02",
+    "12.6": "560.28.03",
+    "12.8": "570.26",
+    "12.9": "575.51.03",
+    "13.0": "580.65.06",
 }

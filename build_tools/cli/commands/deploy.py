@@ -54,6 +54,7 @@ def compute_deploy_plan(
         base_port=endpoint.base_port,
         router_port=endpoint.router_port,
         listen=endpoint.listen,
+        target_driver=grouping.driver.target_driver,
     )
 
 

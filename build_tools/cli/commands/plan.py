@@ -5,7 +5,13 @@ from __future__ import annotations
 from build_tools.cli.output import print_json
 from build_tools.cli.spec import Context
 from build_tools.console import Row, reporter
-from build_tools.pipeline.inputs import arch_request, gather_inventory, target_of, toolkit_request
+from build_tools.pipeline.inputs import (
+    arch_request,
+    driver_of,
+    gather_inventory,
+    target_of,
+    toolkit_request,
+)
 from build_tools.planning.arch_plan import ArchPlan, make_arch_plan
 from build_tools.runner import Runner
 from build_tools.settings.commands import PlanSettings
@@ -19,7 +25,13 @@ def compute_plan(settings: PlanSettings, runner: Runner) -> ArchPlan:
     inventory = gather_inventory(settings.inventory, runner, settings.arch)
     requested = toolkit_request(settings.toolkit)
     generation, ref = target_of(settings.target)
-    request = arch_request(settings.arch, requested.cuda_version, generation=generation, ref=ref)
+    request = arch_request(
+        settings.arch,
+        requested.cuda_version,
+        generation=generation,
+        ref=ref,
+        driver=driver_of(settings.driver, inventory),
+    )
     if requested.cuda_version is not None:
         # Check against the built-in table first: an impossible plan must fail in one line
         # before a toolkit download, not after it.
