@@ -226,7 +226,7 @@ def coverage(data: dict[str, Any]) -> list[tuple[str, bool]]:
 def test_a_gpu_ollama_drops_for_its_driver_is_reported_skipped_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # v0.30.0 - v0.30.11-rc0: GPUs below cc 7.0 need a 570 driver, whatever the runtime.
+    # v0.30.0 - v0.30.11-rc0: GPUs below cc 7.0 need a 570 driver with any CUDA 12 runtime.
     box = seed_box(tmp_path, "box-560", driver_version="560.35.03", cuda_driver_version="12.6")
     data, err = plan_json(capsys, "--inventory", str(box), "--ref", "v0.30.5")
     assert data["cuda_version"] == "12.4"
@@ -265,8 +265,9 @@ def test_a_gpu_ollama_drops_for_its_driver_is_reported_skipped_with_the_reason(
         ("v0.32.2", (12, 8), 560, "7.0", False),
         ("v0.32.2", (12, 8), 570, "5.0", False),
         ("v0.32.2", (13, 0), 500, "5.0", False),
-        # v0.30.0: cc < 7.0 needs 570 with any runtime.
-        ("v0.30.0", (13, 0), 560, "6.1", True),
+        # v0.30.0: cc < 7.0 needs 570 with any 12.x runtime; cuda_v13 is never filtered.
+        ("v0.30.0", (12, 0), 560, "6.1", True),
+        ("v0.30.0", (13, 0), 560, "6.1", False),
         ("v0.30.0", (12, 4), 545, "8.6", False),
         # Generations before G5 have no driver rules.
         ("v0.24.0", (12, 8), 400, "5.0", False),

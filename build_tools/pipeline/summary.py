@@ -11,6 +11,8 @@ from pathlib import Path
 from build_tools.ci import detect_ci_provider
 from build_tools.files import format_size, sha256_file
 from build_tools.pipeline.run import BuildResult
+from build_tools.planning.arch_plan import ArchPlan
+from build_tools.planning.driver import driver_notices
 from build_tools.settings.declare import ResolvedOptions
 
 __all__ = ["build_summary", "write_build_summary"]
@@ -31,6 +33,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _driver_line(arch_plan: ArchPlan) -> str:
+    """Why the toolkit is what it is, as ``plan`` says it (planning.driver.driver_notices)."""
+    said = driver_notices(arch_plan.cuda_version, arch_plan.archs, arch_plan.request.driver)
+    return "Driver: " + _cell(" ".join(said))
+
+
 def build_summary(result: BuildResult, options: ResolvedOptions | None = None) -> str:
     """Markdown for ``$GITHUB_STEP_SUMMARY``: artifacts (size, sha256), archs, GPUs, options."""
     plan, package = result.plan, result.package
@@ -44,6 +52,8 @@ def build_summary(result: BuildResult, options: ResolvedOptions | None = None) -
         "",
         f"Source `{plan.checkout.ref}` at `{plan.checkout.commit}`, "
         f"build generation {plan.tree.generation.name}.",
+        "",
+        _driver_line(arch_plan),
         "",
     ]
     if package is not None and package.artifacts:

@@ -86,6 +86,8 @@ class BoxDriver:
         if self.cuda is not None:
             parts.append(f"CUDA {self.cuda} at most")
         origin = " (--target-driver)" if self.source == "--target-driver" else ""
+        if not parts:
+            return f"a driver of unknown version{origin}"
         if self.version is None:
             return f"a driver that runs {parts[0]}{origin}"
         return " that runs ".join(parts) + origin
