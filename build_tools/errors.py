@@ -61,7 +61,10 @@ class PlanError(BuildToolsError):
     """The requested architectures cannot be built: empty plan, arch unsupported by the toolkit."""
 
     exit_code = 3
-    meaning = "the plan cannot be built (empty, or an arch the toolkit cannot compile)"
+    meaning = (
+        "the plan cannot be built (empty, an arch the toolkit cannot compile, or a CUDA version "
+        "the driver cannot run)"
+    )
 
 
 class InventoryError(BuildToolsError):

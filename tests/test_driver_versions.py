@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import types
 from pathlib import Path
 
@@ -174,3 +176,26 @@ def test_detect_output_keeps_the_driver(
     capsys.readouterr()
     loaded = load_inventory(saved)
     assert (loaded.driver_version, loaded.cuda_driver_version) == ("550.54.14", "12.4")
+
+
+@pytest.mark.usefixtures("no_nvml")
+def test_nvidia_smi_with_a_garbled_driver_column_keeps_the_gpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    rows = smi_csv(SEED_BOX, header=False).splitlines()
+    query = "".join(f"{row}, [N/A], 5xx.yy\n" for row in rows)
+    script = bindir / "nvidia-smi"
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        f"sys.stdout.write({query!r} if sys.argv[1:] else 'CUDA Version: 12.8\\n')\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    assert main(["detect", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["source"] == "nvidia-smi"
+    assert len(data["gpus"]) == 7
+    assert (data["driver_version"], data["cuda_driver_version"]) == (None, "12.8")
+    assert any("'5xx.yy'" in n and "stays unknown" in n for n in data["notices"])

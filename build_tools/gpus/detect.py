@@ -113,7 +113,11 @@ def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
     )
     text = "\n".join(line for line in result.output.splitlines() if line.strip())
     gpus = parse_nvidia_smi_csv(text)
-    driver = nvidia_smi_driver_version(text)
+    notices: tuple[str, ...] = ()
+    try:
+        driver = nvidia_smi_driver_version(text)
+    except InventoryError as error:  # the GPUs are fine; only the driver stays unknown
+        driver, notices = None, (f"{error.message}; the driver version stays unknown",)
     # The CUDA version the driver supports is only printed in the summary header.
     try:
         header = runner.run([nvidia_smi], probe=True, check=False, quick=True, what="nvidia-smi")
@@ -127,6 +131,7 @@ def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
         source="nvidia-smi",
         driver_version=driver,
         cuda_driver_version=cuda,
+        notices=notices,
     )
 
 
