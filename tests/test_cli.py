@@ -62,6 +62,20 @@ def test_seed_box_plan_from_inventory_file(
     assert isinstance(data["warnings"], list)
 
 
+def test_plan_preset_without_a_tree_says_it_used_the_built_in_table(
+    seed_inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["plan", "--inventory", str(seed_inventory), "--arch", "preset", "--ref", "v0.32.15"]
+    args += ["--exclude-arch", "50,52,100,120"]  # CUDA 12.4 cannot compile 100 and 120
+    assert main(args) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--arch preset: CUDA 12 stock list from the built-in table (G5, lists since " in err
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["base"] == "preset"
+    assert "built-in table" in data["stock_source"]
+
+
 def test_nvidia_smi_csv_capture_is_an_inventory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,7 +20,7 @@ from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
 from build_tools.pipeline.inputs import arch_request, checkout_of, toolkit_request
-from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
+from build_tools.planning.arch_plan import ArchPlan, ArchRequest, TreeStock, make_arch_plan
 from build_tools.planning.cuda_support import installable_versions_for
 from build_tools.programs import (
     find_cmake,
@@ -122,7 +122,16 @@ def plan_build(
         runner,
         has_preset=lambda major: tree.preset_for(major) is not None,
         presets=presets,
+        tree_stock=tree_stock_of(tree),
     )
+
+
+def tree_stock_of(tree: TreeFacts) -> TreeStock | None:
+    """The tree's own stock lists for ``--arch preset``; None when its generation keeps them
+    outside CMake presets (make era: the built-in table stands in)."""
+    if tree.presets_path is None or not tree.presets:
+        return None
+    return TreeStock(lists=tree.stock_lists(), presets_file=tree.presets_path)
 
 
 def _plan(
@@ -134,11 +143,14 @@ def _plan(
     *,
     has_preset: Callable[[int], bool],
     presets: str,
+    tree_stock: TreeStock | None = None,
 ) -> Planned:
     requested = toolkit_request(settings.toolkit)
 
     def request_for(cuda_version: str | None) -> ArchRequest:
-        return arch_request(settings.arch, cuda_version, generation=generation, ref=release)
+        return arch_request(
+            settings.arch, cuda_version, generation=generation, ref=release, tree_stock=tree_stock
+        )
 
     if requested.cuda_version is not None:
         # Fail before any toolkit download when the table already says no.
