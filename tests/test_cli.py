@@ -141,6 +141,17 @@ def test_detect_output_feeds_plan_inventory(
     assert data["cuda_architectures"] == "86"
 
 
+def test_with_mlx_is_refused_in_one_line_before_any_work(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    result = run_cli("build", "--with-mlx", "--arch", "86", "--workdir", str(workdir))
+    assert result.returncode == 9
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: --with-mlx: this version cannot build")
+    assert "cuDNN 9" in lines[0]
+    assert not workdir.exists()
+
+
 def test_empty_plan_exits_3(seed_inventory: Path) -> None:
     result = run_cli("plan", "--inventory", str(seed_inventory), "--exclude-arch", "50,86")
     assert result.returncode == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from build_tools.build_plan import BuildPlan
 from build_tools.gpus.inventory import Inventory
 from build_tools.pipeline.prepare import tree_stock_of
+from build_tools.pipeline.run import BuildResult
+from build_tools.pipeline.summary import build_summary
 from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step
@@ -186,6 +189,37 @@ def test_cuda13_toolkit_builds_cuda_v13(tree_root: Path) -> None:
     plan = make_plan(tree_root, toolkit=TOOLKIT13)
     assert "-DOLLAMA_LLAMA_BACKENDS=cuda_v13" in steps(plan)["configure-superbuild"].argv
     assert "build-cuda_v13" in steps(plan)
+
+
+def test_every_backend_follows_the_plan_or_stays_off_and_says_which(tree_root: Path) -> None:
+    plan = make_plan(tree_root)
+    backends = {b.name: b for b in plan.backends}
+    assert [(b.name, b.enabled, b.archs) for b in plan.backends] == [
+        ("cuda_v12", True, "86"),
+        ("vulkan", False, None),
+        ("mlx-cuda", False, None),
+    ]
+    assert "MLX_CUDA_ARCHITECTURES" in backends["mlx-cuda"].reason
+    # The configure turns MLX off explicitly: upstream defaults OLLAMA_MLX_BACKENDS only when
+    # it is undefined (v0.33.0-rc2:cmake/local.cmake), and a profile or cache could set it.
+    assert "-DOLLAMA_MLX_BACKENDS=" in steps(plan)["configure-superbuild"].argv
+    summary = plan.to_json()["backends"]
+    assert summary[2] == {
+        "name": "mlx-cuda",
+        "enabled": False,
+        "arch_variable": "MLX_CUDA_ARCHITECTURES",
+        "archs": None,
+        "reason": backends["mlx-cuda"].reason,
+    }
+    with_vulkan = {b.name: b.enabled for b in make_plan(tree_root, with_vulkan=True).backends}
+    assert with_vulkan == {"cuda_v12": True, "vulkan": True, "mlx-cuda": False}
+
+
+def test_step_summary_lists_the_backends(tree_root: Path, tmp_path: Path) -> None:
+    plan = dataclasses.replace(make_plan(tree_root), options=make_options(tmp_path))
+    text = build_summary(BuildResult(plan=plan, complete=False, stages=()))
+    assert "| cuda_v12 | yes | `86` |" in text
+    assert "| mlx-cuda | no | off: OLLAMA_MLX_BACKENDS is set empty" in text
 
 
 def test_vulkan_only_when_asked(tree_root: Path) -> None:

@@ -15,7 +15,12 @@ from typing import Any
 
 from build_tools.build_plan import BuildOptions, BuildPlan
 from build_tools.console import reporter
-from build_tools.errors import ConfigurationError, ToolkitError, ValidationHoleError
+from build_tools.errors import (
+    ConfigurationError,
+    ToolkitError,
+    UnsupportedGenerationError,
+    ValidationHoleError,
+)
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
@@ -48,6 +53,7 @@ __all__ = [
     "patch_sources",
     "plan_build",
     "preview_build",
+    "refuse_unbuildable",
     "source_is_fetched",
 ]
 
@@ -77,6 +83,21 @@ class Patched:
     tree: TreeFacts
     patches: tuple[AppliedPatch, ...]
     llama_cpp: LlamaCppSource | None
+
+
+def refuse_unbuildable(settings: BuildSettings) -> None:
+    """Options asking for what this version cannot build are refused before any work, never
+    half-built."""
+    if settings.compile.with_mlx:
+        # Ollama's MLX CUDA backend clones MLX and MLX-C at build time (the tree's MLX_VERSION
+        # and MLX_C_VERSION, cmake/local.cmake) and needs cuDNN 9; neither is provisioned here.
+        raise UnsupportedGenerationError(
+            "--with-mlx: this version cannot build Ollama's MLX CUDA backend yet (missing: "
+            "offline MLX and MLX-C sources at the tree's MLX_VERSION/MLX_C_VERSION, and cuDNN 9 "
+            "from NVIDIA's PyPI wheels)",
+            hint="build without --with-mlx: the MLX backend then stays off "
+            "(OLLAMA_MLX_BACKENDS empty) and the manifest says so",
+        )
 
 
 def workdir_of(settings: BuildSettings) -> Path:

@@ -34,6 +34,7 @@ from build_tools.pipeline.prepare import (
     patch_sources,
     plan_build,
     preview_build,
+    refuse_unbuildable,
     workdir_of,
 )
 from build_tools.pipeline.steps import run_steps
@@ -196,6 +197,7 @@ def run_build(
 ) -> BuildResult:
     """Run :data:`STAGES` in order; ``on_planned`` sees the frozen plan before anything is
     compiled (``build`` shows it)."""
+    refuse_unbuildable(settings)
     state = _State(settings=settings, runner=runner, on_planned=on_planned)
     check_directory(Path(settings.package.dist_dir).resolve(), "--dist-dir")
     with using_workdir(workdir_of(settings), runner):
@@ -222,6 +224,7 @@ def run_preview(
     """A dry run on a machine where the source was never fetched: ``source`` prints the fetch,
     ``plan`` plans for the tag's generation; the later stages need the tree and are skipped."""
     assert runner.dry_run, "only a dry run can plan without the tree"
+    refuse_unbuildable(settings)
     check_directory(Path(settings.package.dist_dir).resolve(), "--dist-dir")
     with using_workdir(workdir_of(settings), runner):
         inventory = gather_inventory(settings.inventory, runner, settings.arch)
