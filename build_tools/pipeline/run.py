@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from build_tools.audit import ArchComparison, audit_go_binary, audit_install
+from build_tools.audit import (
+    ArchComparison,
+    RuntimeLink,
+    audit_go_binary,
+    audit_install,
+    audit_runtime_links,
+)
 from build_tools.build_plan import BuildPlan
 from build_tools.console import reporter
 from build_tools.gpus.inventory import Inventory
@@ -61,6 +67,7 @@ class BuildResult:
     go_variables: dict[str, str] | None = None
     package: PackageResult | None = None
     verify: VerifyReport | None = None
+    runtime_links: tuple[RuntimeLink, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The build summary (``build --json``)."""
@@ -68,6 +75,7 @@ class BuildResult:
             **self.plan.to_json(),
             "audit": [c.to_json() for c in self.audits],
             "go_variables": self.go_variables or {},
+            "runtime_links": [link.to_json() for link in self.runtime_links],
             "package": None if self.package is None else self.package.to_json(),
             "verify": None if self.verify is None else self.verify.to_json(),
         }
@@ -88,6 +96,7 @@ class _State:
     steps: list[Step] = field(default_factory=list)
     complete: bool = False
     audits: list[ArchComparison] = field(default_factory=list)
+    runtime_links: list[RuntimeLink] = field(default_factory=list)
     go_variables: dict[str, str] | None = None
     package: PackageResult | None = None
     verify: VerifyReport | None = None
@@ -138,18 +147,22 @@ def _install(state: _State) -> None:
 
 
 def _audit(state: _State) -> None:
-    """The build's last gate: device code and Go variables must be what the plan says."""
+    """The build's last gate: device code and Go variables must be what the plan says, and
+    every shipped library must load the CUDA runtime from inside the package."""
     if not state.complete or state.runner.dry_run:
         return
     plan = state.frozen_plan()
     recipe = recipe_for(plan.tree.generation)
     with reporter.step("Audit the device code and Go variables against the plan"):
         state.audits = audit_install(plan.staging_dir, plan.arch_plan.archs)
+        state.runtime_links = audit_runtime_links(plan.staging_dir)
         state.go_variables = audit_go_binary(
             plan.staging_dir / "bin" / "ollama", recipe.go_variables(plan)
         )
     for comparison in state.audits:
         reporter.info(comparison.describe())
+    for link in state.runtime_links:
+        reporter.info(link.describe())
     shown = ", ".join(f"{name.rsplit('/', 1)[-1]}={v}" for name, v in state.go_variables.items())
     reporter.info(f"bin/ollama: {shown}")
 
@@ -209,6 +222,7 @@ def run_build(
         complete=state.complete,
         stages=tuple(state.ran),
         audits=tuple(state.audits),
+        runtime_links=tuple(state.runtime_links),
         go_variables=state.go_variables,
         package=state.package,
         verify=state.verify,
