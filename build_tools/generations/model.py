@@ -45,7 +45,9 @@ class TreeSignature:
     files: tuple[str, ...]  # all must exist (checked newest generation first)
     presets_file: str | None  # CMakePresets.json holding the CUDA presets
     cuda_preset: str | None  # the preset a build with our arch list selects ("CUDA {major}")
-    stock_preset: str | None  # the preset holding the stock list ("llama_cuda_v{major}_linux")
+    # The presets holding the stock list ("llama_cuda_v{major}_linux"), newest name first: a
+    # generation may have renamed them (G5 before v0.30.0-rc26: "cuda-v{major}").
+    stock_presets: tuple[str, ...]
     llama_cpp_pin: str | None  # file naming the llama.cpp tag the build fetches
     go_ldflags: str | None  # CMake file whose set(OLLAMA_GO_LDFLAGS ...) the release uses
     arch_syntax: ArchSyntax
@@ -53,8 +55,8 @@ class TreeSignature:
     def cuda_preset_name(self, cuda_major: int) -> str | None:
         return None if self.cuda_preset is None else self.cuda_preset.format(major=cuda_major)
 
-    def stock_preset_name(self, cuda_major: int) -> str | None:
-        return None if self.stock_preset is None else self.stock_preset.format(major=cuda_major)
+    def stock_preset_names(self, cuda_major: int) -> tuple[str, ...]:
+        return tuple(name.format(major=cuda_major) for name in self.stock_presets)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,13 +137,16 @@ class Generation:
     def covers(self, version: OllamaVersion) -> bool:
         return self.first_tag <= version and (self.last_tag is None or version <= self.last_tag)
 
-    def stock_list(self, cuda_major: int, ref: OllamaVersion | None = None) -> str | None:
-        """The stock list for a CUDA major at ``ref`` (default: the generation's newest)."""
+    def stock_lists(self, ref: OllamaVersion | None = None) -> StockLists | None:
+        """The built-in stock lists at ``ref`` (default: the generation's newest): each row
+        holds every list its tags ship, so a CUDA major missing from it was not shipped."""
         candidates = [s for s in self.stock if ref is None or s.since <= ref]
-        for stock in reversed(candidates):
-            if cuda_major in stock.lists:
-                return stock.lists[cuda_major]
-        return None
+        return candidates[-1] if candidates else None
+
+    def stock_list(self, cuda_major: int, ref: OllamaVersion | None = None) -> str | None:
+        """The built-in stock list for a CUDA major at ``ref`` (default: the newest)."""
+        stock = self.stock_lists(ref)
+        return None if stock is None else stock.lists.get(cuda_major)
 
     def cuda_majors(self) -> list[int]:
         return sorted({major for s in self.stock for major in s.lists})
@@ -231,6 +236,12 @@ def _cc(row: _Row, key: str) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
+def _names(row: _Row, key: str) -> tuple[str, ...]:
+    """A key that holds one name or a list of names (newest first)."""
+    value = row.data.get(key)
+    return (row.required_text(key),) if isinstance(value, str) else row.texts(key)
+
+
 def _tree(row: _Row) -> TreeSignature:
     files = row.texts("files")
     if not files:
@@ -239,7 +250,7 @@ def _tree(row: _Row) -> TreeSignature:
         files=files,
         presets_file=row.text("presets_file"),
         cuda_preset=row.text("cuda_preset"),
-        stock_preset=row.text("stock_preset"),
+        stock_presets=_names(row, "stock_preset"),
         llama_cpp_pin=row.text("llama_cpp_pin"),
         go_ldflags=row.text("go_ldflags"),
         arch_syntax=cast(ArchSyntax, _choice(row, "arch_syntax", get_args(ArchSyntax), "cmake")),

@@ -16,7 +16,7 @@ from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
 from build_tools.locks import exclusive
-from build_tools.planning.arch_plan import ArchRequest, request_tokens
+from build_tools.planning.arch_plan import ArchRequest, TreeStock, request_tokens
 from build_tools.runner import Runner
 from build_tools.settings.groups import (
     ArchSettings,
@@ -143,6 +143,7 @@ def arch_request(
     *,
     generation: Generation,
     ref: OllamaVersion | None,
+    tree_stock: TreeStock | None = None,
 ) -> ArchRequest:
     return ArchRequest(
         arch_tokens=request_tokens(settings.arch),
@@ -152,6 +153,7 @@ def arch_request(
         generation=generation,
         ref=ref,
         cuda_version=cuda_version,
+        tree_stock=tree_stock,
     )
 
 

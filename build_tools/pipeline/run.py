@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from build_tools.audit import ArchComparison, audit_go_binary, audit_install
+from build_tools.audit import (
+    ArchComparison,
+    RuntimeLink,
+    audit_go_binary,
+    audit_install,
+    audit_runtime_links,
+)
 from build_tools.build_plan import BuildPlan
 from build_tools.console import reporter
 from build_tools.gpus.inventory import Inventory
@@ -34,6 +40,7 @@ from build_tools.pipeline.prepare import (
     patch_sources,
     plan_build,
     preview_build,
+    refuse_unbuildable,
     workdir_of,
 )
 from build_tools.pipeline.steps import run_steps
@@ -60,6 +67,7 @@ class BuildResult:
     go_variables: dict[str, str] | None = None
     package: PackageResult | None = None
     verify: VerifyReport | None = None
+    runtime_links: tuple[RuntimeLink, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The build summary (``build --json``)."""
@@ -67,6 +75,7 @@ class BuildResult:
             **self.plan.to_json(),
             "audit": [c.to_json() for c in self.audits],
             "go_variables": self.go_variables or {},
+            "runtime_links": [link.to_json() for link in self.runtime_links],
             "package": None if self.package is None else self.package.to_json(),
             "verify": None if self.verify is None else self.verify.to_json(),
         }
@@ -87,6 +96,7 @@ class _State:
     steps: list[Step] = field(default_factory=list)
     complete: bool = False
     audits: list[ArchComparison] = field(default_factory=list)
+    runtime_links: list[RuntimeLink] = field(default_factory=list)
     go_variables: dict[str, str] | None = None
     package: PackageResult | None = None
     verify: VerifyReport | None = None
@@ -137,18 +147,22 @@ def _install(state: _State) -> None:
 
 
 def _audit(state: _State) -> None:
-    """The build's last gate: device code and Go variables must be what the plan says."""
+    """The build's last gate: device code and Go variables must be what the plan says, and
+    every shipped library must load the CUDA runtime from inside the package."""
     if not state.complete or state.runner.dry_run:
         return
     plan = state.frozen_plan()
     recipe = recipe_for(plan.tree.generation)
     with reporter.step("Audit the device code and Go variables against the plan"):
         state.audits = audit_install(plan.staging_dir, plan.arch_plan.archs)
+        state.runtime_links = audit_runtime_links(plan.staging_dir)
         state.go_variables = audit_go_binary(
             plan.staging_dir / "bin" / "ollama", recipe.go_variables(plan)
         )
     for comparison in state.audits:
         reporter.info(comparison.describe())
+    for link in state.runtime_links:
+        reporter.info(link.describe())
     shown = ", ".join(f"{name.rsplit('/', 1)[-1]}={v}" for name, v in state.go_variables.items())
     reporter.info(f"bin/ollama: {shown}")
 
@@ -196,6 +210,7 @@ def run_build(
 ) -> BuildResult:
     """Run :data:`STAGES` in order; ``on_planned`` sees the frozen plan before anything is
     compiled (``build`` shows it)."""
+    refuse_unbuildable(settings)
     state = _State(settings=settings, runner=runner, on_planned=on_planned)
     check_directory(Path(settings.package.dist_dir).resolve(), "--dist-dir")
     with using_workdir(workdir_of(settings), runner):
@@ -207,6 +222,7 @@ def run_build(
         complete=state.complete,
         stages=tuple(state.ran),
         audits=tuple(state.audits),
+        runtime_links=tuple(state.runtime_links),
         go_variables=state.go_variables,
         package=state.package,
         verify=state.verify,
@@ -222,6 +238,7 @@ def run_preview(
     """A dry run on a machine where the source was never fetched: ``source`` prints the fetch,
     ``plan`` plans for the tag's generation; the later stages need the tree and are skipped."""
     assert runner.dry_run, "only a dry run can plan without the tree"
+    refuse_unbuildable(settings)
     check_directory(Path(settings.package.dist_dir).resolve(), "--dist-dir")
     with using_workdir(workdir_of(settings), runner):
         inventory = gather_inventory(settings.inventory, runner, settings.arch)

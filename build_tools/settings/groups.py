@@ -322,6 +322,14 @@ class CompileSettings:
         help="also build a Vulkan backend if the tree finds Vulkan (warning: it re-exposes "
         "GPUs that the CUDA plan excluded)",
     )
+    with_mlx: bool = option(
+        False,
+        "--with-mlx",
+        kind="switch",
+        help="also build Ollama's MLX CUDA backend (v0.30.0-rc26+) with the plan as "
+        "MLX_CUDA_ARCHITECTURES; not supported yet: the build refuses it (exit 9), and without "
+        "it the backend stays off",
+    )
     accept_validation_hole: bool = option(
         False,
         "--accept-validation-hole",
