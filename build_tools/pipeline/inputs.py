@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from build_tools.console import reporter
 from build_tools.errors import ConfigurationError
@@ -15,7 +16,6 @@ from build_tools.files import directory_problem
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
-from build_tools.locks import exclusive
 from build_tools.planning.arch_plan import ArchRequest, request_tokens
 from build_tools.runner import Runner
 from build_tools.settings.groups import (
@@ -25,8 +25,10 @@ from build_tools.settings.groups import (
     TargetSettings,
     ToolkitSettings,
 )
-from build_tools.source.checkout import Checkout, SourceSpec, prepare_source
 from build_tools.toolkit.request import ToolkitRequest
+
+if TYPE_CHECKING:
+    from build_tools.source.checkout import Checkout
 
 __all__ = [
     "WORKDIR_PARTS",
@@ -59,6 +61,8 @@ def using_workdir(workdir: Path, runner: Runner) -> Iterator[None]:
     """Check the work directory, create it, and hold its lock while the body runs: a second
     run on the same directory waits (saying so) instead of fetching or building into it at
     the same time. A dry run only checks."""
+    from build_tools.locks import exclusive  # build-only: plan never takes the lock
+
     check_directory(workdir, "--workdir")
     for part in WORKDIR_PARTS:
         check_directory(workdir / part, "--workdir")
@@ -79,6 +83,9 @@ def using_workdir(workdir: Path, runner: Runner) -> Iterator[None]:
 
 def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checkout:
     """--source/--ref/--source-dir/--force to a checkout (fetched into ``workdir`` if needed)."""
+    # Imported here: `plan` reads this module's inventory and arch helpers, never a checkout.
+    from build_tools.source.checkout import SourceSpec, prepare_source
+
     spec = SourceSpec(
         url=source.source,
         ref=source.ref,
