@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build_tools.generations import OllamaVersion
 from build_tools.patching import AppliedPatch
 from build_tools.planning.arch_plan import ArchPlan
 from build_tools.source.checkout import Checkout
@@ -17,7 +18,30 @@ from build_tools.source.llama_cpp import LlamaCppSource
 from build_tools.source.ollama_tree import TreeFacts
 from build_tools.toolkit.model import Toolkit
 
-__all__ = ["BuildOptions", "BuildPlan"]
+__all__ = ["Backend", "BuildOptions", "BuildPlan"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backend:
+    """One GPU backend of a build: on (with the arch list it compiles) or off (and why).
+
+    Every backend that compiles device code from an arch list of its own can bring excluded
+    GPUs back or drop wanted ones, so each one either follows the plan or stays off."""
+
+    name: str  # "cuda_v12", "vulkan", "mlx-cuda"
+    enabled: bool
+    arch_variable: str | None  # the cache variable its device code follows
+    archs: str | None  # the list it compiles when on (the plan's), None when off
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "enabled": self.enabled,
+            "arch_variable": self.arch_variable,
+            "archs": self.archs,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +56,9 @@ class BuildOptions:
     with_vulkan: bool = False
     accept_validation_hole: bool = False
     host_compiler: Path | None = None  # checked against the toolkit; nvcc's -ccbin (G5 env)
+    # ggml CPU variants to build and install (--cpu-variants); None: all of the tree's
+    cpu_variants: tuple[str, ...] | None = None
+    cpu_variants_reason: str = "all variants"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +100,48 @@ class BuildPlan:
         assert preset is not None, "make_build_plan refuses a toolkit without a preset"
         return preset
 
+    @property
+    def backends(self) -> tuple[Backend, ...]:
+        """What the recipes build: the CUDA backend with the plan; Vulkan only when asked;
+        every backend with its own arch variable off (the recipe empties its switch)."""
+        plan = self.arch_plan.cuda_architectures
+        vulkan_why = (
+            "asked for with --with-vulkan; it compiles no CUDA code but lets Ollama use every "
+            "Vulkan GPU, the ones the plan excluded included, unless OLLAMA_VULKAN=0"
+            if self.options.with_vulkan
+            else "not asked for (--with-vulkan): it would hand the GPUs the plan excluded back "
+            "to Ollama"
+        )
+        backends = [
+            Backend(
+                name=self.cuda_runner_dir,
+                enabled=True,
+                arch_variable="CMAKE_CUDA_ARCHITECTURES",
+                archs=plan,
+                reason="the plan",
+            ),
+            Backend(
+                name="vulkan",
+                enabled=self.options.with_vulkan,
+                arch_variable=None,
+                archs=None,
+                reason=vulkan_why,
+            ),
+        ]
+        release = OllamaVersion.from_describe(self.checkout.describe)
+        for own in self.tree.generation.own_arch_backends_at(release):
+            backends.append(
+                Backend(
+                    name=own.name,
+                    enabled=False,
+                    arch_variable=own.arch_variable,
+                    archs=None,
+                    reason=f"off: {own.switch} is set empty, because it compiles device code "
+                    f"from its own {own.arch_variable}, not from the plan",
+                )
+            )
+        return tuple(backends)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": {
@@ -95,6 +164,10 @@ class BuildPlan:
             if self.options.compiler_launcher is None
             else str(self.options.compiler_launcher),
             "with_vulkan": self.options.with_vulkan,
+            "backends": [b.to_json() for b in self.backends],
+            "cpu_variants": None
+            if self.options.cpu_variants is None
+            else list(self.options.cpu_variants),
             "staging_dir": str(self.staging_dir),
             "build_dir": str(self.build_dir),
             "log_dir": str(self.log_dir),

@@ -62,6 +62,20 @@ def test_seed_box_plan_from_inventory_file(
     assert isinstance(data["warnings"], list)
 
 
+def test_plan_preset_without_a_tree_says_it_used_the_built_in_table(
+    seed_inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["plan", "--inventory", str(seed_inventory), "--arch", "preset", "--ref", "v0.32.15"]
+    args += ["--exclude-arch", "50,52,100,120"]  # CUDA 12.4 cannot compile 100 and 120
+    assert main(args) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--arch preset: CUDA 12 stock list from the built-in table (G5, lists since " in err
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["base"] == "preset"
+    assert "built-in table" in data["stock_source"]
+
+
 def test_nvidia_smi_csv_capture_is_an_inventory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,6 +139,17 @@ def test_detect_output_feeds_plan_inventory(
     data = json.loads(capsys.readouterr().out)
     assert data["inventory"]["source"] == "file"
     assert data["cuda_architectures"] == "86"
+
+
+def test_with_mlx_is_refused_in_one_line_before_any_work(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    result = run_cli("build", "--with-mlx", "--arch", "86", "--workdir", str(workdir))
+    assert result.returncode == 9
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: --with-mlx: this version cannot build")
+    assert "cuDNN 9" in lines[0]
+    assert not workdir.exists()
 
 
 def test_empty_plan_exits_3(seed_inventory: Path) -> None:

@@ -42,6 +42,18 @@ def prefix(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def haproxy(tmp_path: Path) -> Path:
+    """A stand-in for the router's program: systemd-analyze checks that each ExecStart program
+    is executable, and this machine need not have Debian's haproxy (the default path is checked
+    in test_systemd_analyze_does_fail_on_a_bad_unit)."""
+    program = tmp_path / "sbin" / "haproxy"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    return program
+
+
+@pytest.fixture
 def host(tmp_path: Path) -> Path:
     root = tmp_path / "host"
     root.mkdir()
@@ -73,10 +85,27 @@ def load_yaml(path: Path) -> Any:
 
 # --- systemd ----------------------------------------------------------------------------------
 def test_seed_box_units_pass_systemd_analyze_and_name_exactly_their_gpus(
-    capsys: pytest.CaptureFixture[str], seed: Path, prefix: Path, host: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    seed: Path,
+    prefix: Path,
+    host: Path,
+    tmp_path: Path,
+    *,
+    haproxy: Path,
 ) -> None:
     out = tmp_path / "deploy"
-    rendered(capsys, seed, out, host, "--format", "systemd", "--prefix", str(prefix))
+    rendered(
+        capsys,
+        seed,
+        out,
+        host,
+        "--format",
+        "systemd",
+        "--prefix",
+        str(prefix),
+        "--haproxy",
+        str(haproxy),
+    )
     systemd = out / "systemd"
     units = sorted(systemd.glob("*.service")) + sorted(systemd.glob("*.target"))
     assert [u.name for u in units] == [
@@ -86,7 +115,7 @@ def test_seed_box_units_pass_systemd_analyze_and_name_exactly_their_gpus(
         "ollama-bt.target",
     ]
     result = systemd_verify(units, user=False, tmp_path=tmp_path)
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
 
     for group, uuids, port in (("86", SEED_3060, 11501), ("50", SEED_M10, 11502)):
         unit = systemd / f"ollama-bt-{group}.service"
@@ -110,7 +139,7 @@ def test_seed_box_units_pass_systemd_analyze_and_name_exactly_their_gpus(
     assert "Wants=ollama-bt-86.service ollama-bt-50.service ollama-bt-router.service\n" in target
     router = (systemd / "ollama-bt-router.service").read_text()
     assert (
-        "ExecStart=/usr/sbin/haproxy -C /etc/ollama-build-tools/router -f "
+        f"ExecStart={haproxy} -C /etc/ollama-build-tools/router -f "
         "/etc/ollama-build-tools/router/haproxy.cfg -Ws" in router
     )
 
@@ -121,6 +150,8 @@ def test_systemd_analyze_does_fail_on_a_bad_unit(
     """The check above can fail: a wrong value is a warning on stderr (exit code 0)."""
     out = tmp_path / "deploy"
     rendered(capsys, seed, out, host, "--format", "systemd", "--prefix", str(prefix))
+    router = (out / "systemd" / "ollama-bt-router.service").read_text()
+    assert "ExecStart=/usr/sbin/haproxy -C /etc/ollama-build-tools/router " in router  # default
     unit = out / "systemd" / "ollama-bt-86.service"
     unit.write_text(unit.read_text().replace("Restart=always", "Restart=sometimes"))
     result = systemd_verify([unit], user=False, tmp_path=tmp_path)
@@ -129,14 +160,32 @@ def test_systemd_analyze_does_fail_on_a_bad_unit(
 
 
 def test_user_units_pass_systemd_analyze_user(
-    capsys: pytest.CaptureFixture[str], seed: Path, prefix: Path, host: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    seed: Path,
+    prefix: Path,
+    host: Path,
+    tmp_path: Path,
+    *,
+    haproxy: Path,
 ) -> None:
     out = tmp_path / "deploy"
-    rendered(capsys, seed, out, host, "--format", "systemd", "--user", "--prefix", str(prefix))
+    rendered(
+        capsys,
+        seed,
+        out,
+        host,
+        "--format",
+        "systemd",
+        "--user",
+        "--prefix",
+        str(prefix),
+        "--haproxy",
+        str(haproxy),
+    )
     systemd = out / "systemd"
     units = sorted(systemd.glob("*.service")) + sorted(systemd.glob("*.target"))
     result = systemd_verify(units, user=True, tmp_path=tmp_path)
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
     text = (systemd / "ollama-bt-50.service").read_text()
     assert "User=" not in text
     assert "Environment=OLLAMA_MODELS=%h/.ollama/models\n" in text

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from build_tools.build_plan import BuildPlan
+from build_tools.gpus.inventory import Inventory
+from build_tools.pipeline.prepare import tree_stock_of
+from build_tools.pipeline.run import BuildResult
+from build_tools.pipeline.summary import build_summary
+from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step
 from build_tools.source.llama_cpp import LlamaCppSource
@@ -14,7 +20,14 @@ from build_tools.source.ollama_tree import read_tree
 from build_tools.toolkit.model import Toolkit
 
 from g5_fixture import write_g5_fixture
-from plan_values import generation, make_build_plan, make_checkout, make_options, make_toolkit
+from plan_values import (
+    CUDA_12_4_ARCHS,
+    generation,
+    make_build_plan,
+    make_checkout,
+    make_options,
+    make_toolkit,
+)
 
 ARCHS = ("75", "80", "86", "89", "90")
 TOOLKIT = make_toolkit("12.4", archs=("50", *ARCHS))
@@ -68,6 +81,27 @@ def test_tree_facts_of_a_superbuild(tree_root: Path) -> None:
     assert "version.Version=${OLLAMA_VERSION}" in tree.go_ldflags
 
 
+def test_arch_preset_follows_the_trees_own_stock_presets(tree_root: Path) -> None:
+    tree = read_tree(tree_root)
+    # The fixture's lists differ from every built-in G5 row on purpose.
+    assert tree.stock_lists() == {
+        12: "50-virtual;52-virtual;60;61;75;86",
+        13: "75-virtual;86-virtual;120-virtual",
+    }
+    request = ArchRequest(
+        arch_tokens=("preset",),
+        exclude_tokens=("50",),
+        generation=tree.generation,
+        tree_stock=tree_stock_of(tree),
+    )
+    toolkit = make_toolkit("12.4", archs=CUDA_12_4_ARCHS)
+    plan = make_arch_plan(request, Inventory(gpus=(), source="none"), toolkit)
+    assert plan.cuda_architectures == "52-virtual;60;61;75;86"
+    assert plan.stock_source == (
+        "CUDA 12 stock list from the tree's llama/server/CMakePresets.json"
+    )
+
+
 def test_v0_30_0_compat_takes_a_single_patch_file(tmp_path: Path) -> None:
     root = write_g5_fixture(tmp_path / "ollama", patch="", tag="v0.30.0")
     compat = root / "llama" / "compat"
@@ -90,6 +124,7 @@ def test_superbuild_configure_selects_backend_list_source_and_staging(tree_root:
         "configure-superbuild",
         "configure-local",
         "configure-cuda_v12",
+        "configure-local-cpu-variants",
         "build-local",
         "build-cuda_v12",
         "install-local",
@@ -155,6 +190,37 @@ def test_cuda13_toolkit_builds_cuda_v13(tree_root: Path) -> None:
     plan = make_plan(tree_root, toolkit=TOOLKIT13)
     assert "-DOLLAMA_LLAMA_BACKENDS=cuda_v13" in steps(plan)["configure-superbuild"].argv
     assert "build-cuda_v13" in steps(plan)
+
+
+def test_every_backend_follows_the_plan_or_stays_off_and_says_which(tree_root: Path) -> None:
+    plan = make_plan(tree_root)
+    backends = {b.name: b for b in plan.backends}
+    assert [(b.name, b.enabled, b.archs) for b in plan.backends] == [
+        ("cuda_v12", True, "86"),
+        ("vulkan", False, None),
+        ("mlx-cuda", False, None),
+    ]
+    assert "MLX_CUDA_ARCHITECTURES" in backends["mlx-cuda"].reason
+    # The configure turns MLX off explicitly: upstream defaults OLLAMA_MLX_BACKENDS only when
+    # it is undefined (v0.33.0-rc2:cmake/local.cmake), and a profile or cache could set it.
+    assert "-DOLLAMA_MLX_BACKENDS=" in steps(plan)["configure-superbuild"].argv
+    summary = plan.to_json()["backends"]
+    assert summary[2] == {
+        "name": "mlx-cuda",
+        "enabled": False,
+        "arch_variable": "MLX_CUDA_ARCHITECTURES",
+        "archs": None,
+        "reason": backends["mlx-cuda"].reason,
+    }
+    with_vulkan = {b.name: b.enabled for b in make_plan(tree_root, with_vulkan=True).backends}
+    assert with_vulkan == {"cuda_v12": True, "vulkan": True, "mlx-cuda": False}
+
+
+def test_step_summary_lists_the_backends(tree_root: Path, tmp_path: Path) -> None:
+    plan = dataclasses.replace(make_plan(tree_root), options=make_options(tmp_path))
+    text = build_summary(BuildResult(plan=plan, complete=False, stages=()))
+    assert "| cuda_v12 | yes | `86` |" in text
+    assert "| mlx-cuda | no | off: OLLAMA_MLX_BACKENDS is set empty" in text
 
 
 def test_vulkan_only_when_asked(tree_root: Path) -> None:

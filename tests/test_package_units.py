@@ -408,6 +408,12 @@ def test_package_build_writes_manifest_sums_and_summary(
     assert "-DCMAKE_INSTALL_PREFIX=$STAGING" in configure["configure-cuda_v12"]
     assert "-DCUDAToolkit_ROOT=$CUDA" in configure["configure-cuda_v12"]
     assert "-X=github.com/ollama/ollama/version.Version=0.24.0" in manifest["build"]["ldflags"]
+    # G4 has no backend with an arch list of its own: CUDA follows the plan, Vulkan is off.
+    assert [(b["name"], b["enabled"], b["archs"]) for b in manifest["backends"]] == [
+        ("cuda_v12", True, "86"),
+        ("vulkan", False, None),
+    ]
+    assert "--with-vulkan" in manifest["backends"][1]["reason"]
     # No directory of this machine is left in the manifest.
     assert str(tmp_path) not in text
     files = {f["path"]: f for f in manifest["files"]}

@@ -7,7 +7,7 @@ import pytest
 from build_tools.errors import ConfigurationError, PlanError
 from build_tools.generations import OllamaVersion
 from build_tools.gpus.inventory import Inventory
-from build_tools.planning.arch_plan import ArchRequest, PtxPolicy, make_arch_plan
+from build_tools.planning.arch_plan import ArchRequest, PtxPolicy, TreeStock, make_arch_plan
 from build_tools.planning.archs import CudaArch
 from build_tools.toolkit.model import Toolkit
 
@@ -203,6 +203,50 @@ def test_preset_for_a_g3_ref_on_cuda_12_4() -> None:
     plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)
     assert plan.cuda_architectures == "60;61;62;70;72;75;80;86;87;89;90;90a"
     assert [c.ollama_uses for c in plan.coverage] == [True] * 3 + [False] * 4
+
+
+TREE = TreeStock(lists={12: "50-virtual;61;86", 13: "86-virtual"}, presets_file="P.json")
+
+
+def test_preset_reads_the_trees_own_list_when_a_tree_is_at_hand_and_says_so() -> None:
+    # The tree wins over the built-in table (a fork, or a tag newer than the table).
+    request = ArchRequest(arch_tokens=("preset",), exclude_tokens=("50",), tree_stock=TREE)
+    plan = make_arch_plan(request, inventory(SEED_BOX), CUDA12)
+    assert plan.cuda_architectures == "61;86"
+    assert plan.to_json()["stock_source"] == "CUDA 12 stock list from the tree's P.json"
+    assert "--arch preset: CUDA 12 stock list from the tree's P.json" in plan.notices
+    assert make_arch_plan(request, EMPTY, CUDA13).cuda_architectures == "86-virtual"
+
+
+def test_preset_missing_from_the_tree_is_an_error_naming_what_it_has() -> None:
+    tree = TreeStock(lists={12: "61;86"}, presets_file="P.json")
+    with pytest.raises(
+        PlanError, match=r"no stock list for CUDA 13 in the tree's P\.json"
+    ) as error:
+        make_arch_plan(ArchRequest(arch_tokens=("preset",), tree_stock=tree), EMPTY, CUDA13)
+    assert error.value.hint == "its presets exist for CUDA 12; pick one with --cuda"
+
+
+def test_preset_without_a_tree_names_the_built_in_table_and_its_row() -> None:
+    request = ArchRequest(
+        arch_tokens=("preset",),
+        generation=generation("G4"),
+        ref=OllamaVersion.parse("v0.15.5-rc1"),
+    )
+    plan = make_arch_plan(request, EMPTY, CUDA13)
+    # v0.15.5-rc1 alone shipped a CUDA 13 list without 87.
+    assert "87" not in plan.cuda_architectures
+    assert plan.stock_source == (
+        "CUDA 13 stock list from the built-in table (G4, lists since v0.15.5-rc1; "
+        "no source tree at hand)"
+    )
+
+
+def test_a_cuda_major_dropped_by_a_release_has_no_stock_list_there() -> None:
+    g3 = generation("G3")
+    assert g3.stock_list(11, OllamaVersion.parse("v0.6.8")) is not None
+    assert g3.stock_list(11, OllamaVersion.parse("v0.9.3")) is None
+    assert g3.stock_list(12, OllamaVersion.parse("v0.9.3")) is not None
 
 
 def test_native_and_all_keywords_resolve_without_the_build_machine() -> None:

@@ -26,13 +26,14 @@ import io
 import mmap
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from build_tools.audit.dynamic import DynamicInfo, dynamic_info
 from build_tools.errors import UnreadableArtifactError
 from build_tools.files import open_regular
 from build_tools.planning.archs import CudaArch, Suffix
@@ -197,6 +198,8 @@ class LibraryAudit:
     size: int
     fatbins: int  # number of fatbins (roughly: CUDA translation units)
     entries: tuple[FatbinEntry, ...]
+    # What it needs and where it searches (DT_NEEDED, DT_RPATH, DT_RUNPATH).
+    dynamic: DynamicInfo = field(default_factory=DynamicInfo)
 
     @property
     def sass(self) -> tuple[str, ...]:
@@ -277,6 +280,7 @@ def _audit(stream: BinaryIO, data: bytes | memoryview | mmap.mmap, name: str) ->
         elf = ELFFile(stream)
         _check_sections(elf, len(data), name)
         section = elf.get_section_by_name(FATBIN_SECTION)
+        dynamic = dynamic_info(elf)
         start = size = 0
         if section is not None:
             start, size = int(section["sh_offset"]), int(section["sh_size"])
@@ -286,7 +290,7 @@ def _audit(stream: BinaryIO, data: bytes | memoryview | mmap.mmap, name: str) ->
             hint="pass a CUDA library such as lib/ollama/cuda_v12/libggml-cuda.so",
         ) from None
     if section is None:
-        return LibraryAudit(path=name, size=len(data), fatbins=0, entries=())
+        return LibraryAudit(path=name, size=len(data), fatbins=0, entries=(), dynamic=dynamic)
     if start + size > len(data):
         raise UnreadableArtifactError(f"{name}: {FATBIN_SECTION} runs past the end of the file")
     try:
@@ -299,7 +303,9 @@ def _audit(stream: BinaryIO, data: bytes | memoryview | mmap.mmap, name: str) ->
             hint="the file may be truncated; compare its size and checksum with the release",
         ) from None
     fatbins = len({e.fatbin for e in entries}) if entries else 0
-    return LibraryAudit(path=name, size=len(data), fatbins=fatbins, entries=tuple(entries))
+    return LibraryAudit(
+        path=name, size=len(data), fatbins=fatbins, entries=tuple(entries), dynamic=dynamic
+    )
 
 
 def audit_elf_bytes(data: bytes, name: str) -> LibraryAudit:

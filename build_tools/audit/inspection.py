@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.audit.layout import Backend, Layout, read_layout
+from build_tools.audit.runtime_links import RuntimeLink, runtime_links
 from build_tools.audit.scan import BuildInfo, ScannedTree, scan
 from build_tools.generations import Generation, registry
 from build_tools.gpus.inventory import Gpu, Inventory
@@ -27,7 +28,15 @@ from build_tools.planning.archs import CudaArch, render_cmake
 from build_tools.planning.coverage import GpuCoverage, OllamaRule, gpu_coverage
 from build_tools.runner import Runner
 
-__all__ = ["GpuUse", "Inspection", "backend_archs", "gpu_uses", "inspect_path", "rule_for"]
+__all__ = [
+    "GpuUse",
+    "Inspection",
+    "backend_archs",
+    "gpu_uses",
+    "inspect_path",
+    "rule_for",
+    "tree_runtime_links",
+]
 
 _RANK = {"exact": 0, "compatible": 1, "ptx": 2, "none": 3}
 
@@ -98,6 +107,7 @@ class Inspection:
     gpus: tuple[GpuUse, ...]
     notices: tuple[str, ...]
     warnings: tuple[str, ...]
+    runtime_links: tuple[RuntimeLink, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         info = self.tree.build_info
@@ -114,6 +124,7 @@ class Inspection:
             "inventory": self.inventory.to_json() if self.inventory else None,
             "gpus": [g.to_json() for g in self.gpus],
             "skipped_entries": [{"name": s.name, "reason": s.reason} for s in self.tree.skipped],
+            "runtime_links": [link.to_json() for link in self.runtime_links],
             "notices": list(self.notices),
             "warnings": list(self.warnings),
         }
@@ -224,6 +235,16 @@ def _ambiguity(
     return messages
 
 
+def tree_runtime_links(tree: ScannedTree) -> tuple[RuntimeLink, ...]:
+    """Where each CUDA library of the tree would load the CUDA runtime from (links count as
+    shipped: a tarball's are never followed)."""
+    shipped = {f.path for f in tree.files if f.kind != "dir"}
+    links: list[RuntimeLink] = []
+    for library in tree.libraries:
+        links += runtime_links(library.path, library.dynamic, shipped.__contains__)
+    return tuple(links)
+
+
 def inspect_path(
     path: Path | str, runner: Runner, *, inventory: Inventory | None, generation: str | None
 ) -> Inspection:
@@ -242,6 +263,8 @@ def inspect_path(
         warnings += _ambiguity(layout, chosen, tree, uses)
     if inventory is not None:
         notices = [*inventory.notices, *notices]
+    links = tree_runtime_links(tree)
+    warnings += [link.describe() for link in links if not link.ok]
     return Inspection(
         tree=tree,
         layout=layout,
@@ -252,4 +275,5 @@ def inspect_path(
         gpus=uses,
         notices=tuple(notices),
         warnings=tuple(warnings),
+        runtime_links=links,
     )

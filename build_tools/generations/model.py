@@ -19,6 +19,9 @@ from .version import OllamaVersion
 
 __all__ = [
     "ArchSyntax",
+    "CpuFeature",
+    "CpuVariant",
+    "CpuVariantSet",
     "DriverRule",
     "DriverRules",
     "Generation",
@@ -29,6 +32,7 @@ __all__ = [
     "SkipLogFormat",
     "StockLists",
     "TreeSignature",
+    "parse_cpu_features",
     "parse_generation",
 ]
 
@@ -47,7 +51,9 @@ class TreeSignature:
     files: tuple[str, ...]  # all must exist (checked newest generation first)
     presets_file: str | None  # CMakePresets.json holding the CUDA presets
     cuda_preset: str | None  # the preset a build with our arch list selects ("CUDA {major}")
-    stock_preset: str | None  # the preset holding the stock list ("llama_cuda_v{major}_linux")
+    # The presets holding the stock list ("llama_cuda_v{major}_linux"), newest name first: a
+    # generation may have renamed them (G5 before v0.30.0-rc26: "cuda-v{major}").
+    stock_presets: tuple[str, ...]
     llama_cpp_pin: str | None  # file naming the llama.cpp tag the build fetches
     go_ldflags: str | None  # CMake file whose set(OLLAMA_GO_LDFLAGS ...) the release uses
     arch_syntax: ArchSyntax
@@ -55,8 +61,8 @@ class TreeSignature:
     def cuda_preset_name(self, cuda_major: int) -> str | None:
         return None if self.cuda_preset is None else self.cuda_preset.format(major=cuda_major)
 
-    def stock_preset_name(self, cuda_major: int) -> str | None:
-        return None if self.stock_preset is None else self.stock_preset.format(major=cuda_major)
+    def stock_preset_names(self, cuda_major: int) -> tuple[str, ...]:
+        return tuple(name.format(major=cuda_major) for name in self.stock_presets)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +142,35 @@ class StockLists:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CpuFeature:
+    """A ggml CPU feature: the /proc/cpuinfo flags a variant built with it needs, and its
+    weight in ggml's score (the loadable variant with the highest score is the one used)."""
+
+    name: str  # "AVX2", as ggml_add_cpu_backend_variant() names it
+    flags: tuple[str, ...]
+    score: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuVariant:
+    name: str  # "haswell": target ggml-cpu-haswell, file libggml-cpu-haswell.so
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuVariantSet:
+    """The CPU backend variants a tree builds with GGML_CPU_ALL_VARIANTS, from tag ``since``."""
+
+    since: OllamaVersion
+    baseline: str  # the variant every CPU the set supports can load
+    variants: tuple[CpuVariant, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Generation:
     name: str  # "G5"
     title: str
@@ -154,6 +189,7 @@ class Generation:
     own_arch_backends: tuple[OwnArchBackend, ...]
     stock: tuple[StockLists, ...]  # oldest first
     driver_rules: tuple[DriverRules, ...] = ()  # oldest first
+    cpu_variants: tuple[CpuVariantSet, ...] = ()  # oldest first; empty: no variant data
 
     def __str__(self) -> str:
         return self.name
@@ -175,13 +211,16 @@ class Generation:
     def covers(self, version: OllamaVersion) -> bool:
         return self.first_tag <= version and (self.last_tag is None or version <= self.last_tag)
 
-    def stock_list(self, cuda_major: int, ref: OllamaVersion | None = None) -> str | None:
-        """The stock list for a CUDA major at ``ref`` (default: the generation's newest)."""
+    def stock_lists(self, ref: OllamaVersion | None = None) -> StockLists | None:
+        """The built-in stock lists at ``ref`` (default: the generation's newest): each row
+        holds every list its tags ship, so a CUDA major missing from it was not shipped."""
         candidates = [s for s in self.stock if ref is None or s.since <= ref]
-        for stock in reversed(candidates):
-            if cuda_major in stock.lists:
-                return stock.lists[cuda_major]
-        return None
+        return candidates[-1] if candidates else None
+
+    def stock_list(self, cuda_major: int, ref: OllamaVersion | None = None) -> str | None:
+        """The built-in stock list for a CUDA major at ``ref`` (default: the newest)."""
+        stock = self.stock_lists(ref)
+        return None if stock is None else stock.lists.get(cuda_major)
 
     def driver_rules_at(self, ref: OllamaVersion | None) -> tuple[DriverRule, ...]:
         """The rules by which Ollama ``ref`` (default: the generation's newest) drops GPUs for
@@ -195,6 +234,11 @@ class Generation:
     def in_validation_hole(self, ref: OllamaVersion) -> bool:
         hole = self.validation_hole
         return hole is not None and hole[0] <= ref <= hole[1]
+
+    def cpu_variants_at(self, ref: OllamaVersion | None) -> CpuVariantSet | None:
+        """The CPU variants a tree at ``ref`` builds (default: the generation's newest)."""
+        candidates = [s for s in self.cpu_variants if ref is None or s.since <= ref]
+        return candidates[-1] if candidates else None
 
     def own_arch_backends_at(self, ref: OllamaVersion | None) -> tuple[OwnArchBackend, ...]:
         """The backends with their own arch variable that a tree at ``ref`` may have."""
@@ -277,6 +321,12 @@ def _cc(row: _Row, key: str) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
+def _names(row: _Row, key: str) -> tuple[str, ...]:
+    """A key that holds one name or a list of names (newest first)."""
+    value = row.data.get(key)
+    return (row.required_text(key),) if isinstance(value, str) else row.texts(key)
+
+
 def _tree(row: _Row) -> TreeSignature:
     files = row.texts("files")
     if not files:
@@ -285,7 +335,7 @@ def _tree(row: _Row) -> TreeSignature:
         files=files,
         presets_file=row.text("presets_file"),
         cuda_preset=row.text("cuda_preset"),
-        stock_preset=row.text("stock_preset"),
+        stock_presets=_names(row, "stock_preset"),
         llama_cpp_pin=row.text("llama_cpp_pin"),
         go_ldflags=row.text("go_ldflags"),
         arch_syntax=cast(ArchSyntax, _choice(row, "arch_syntax", get_args(ArchSyntax), "cmake")),
@@ -375,6 +425,49 @@ def _driver_rules(rows: list[_Row]) -> tuple[DriverRules, ...]:
     return tuple(sorted(sets, key=lambda r: r.since))
 
 
+_VARIANT_NAME = re.compile(r"[a-z][a-z0-9_.]{0,31}")
+_FEATURE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
+_CPU_FLAG = re.compile(r"[a-z0-9_]{1,32}")
+
+
+def _cpu_variants(rows: list[_Row]) -> tuple[CpuVariantSet, ...]:
+    sets = []
+    for row in rows:
+        since = row.tag("since", required=True)
+        baseline = row.required_text("baseline")
+        assert since is not None
+        variants = []
+        for key in row.data:
+            if key in {"since", "baseline"}:
+                continue
+            features = row.required_text(key).split()
+            if _VARIANT_NAME.fullmatch(key) is None or not all(
+                _FEATURE_NAME.fullmatch(f) for f in features
+            ):
+                raise ConfigurationError(f"{row.where}: '{key}' is not a variant = \"FEATURES\"")
+            variants.append(CpuVariant(name=key, features=tuple(features)))
+        if baseline not in {v.name for v in variants}:
+            raise ConfigurationError(
+                f"{row.where}: baseline '{baseline}' is not one of its variants"
+            )
+        sets.append(CpuVariantSet(since=since, baseline=baseline, variants=tuple(variants)))
+    return tuple(sorted(sets, key=lambda s: s.since))
+
+
+def parse_cpu_features(data: Any) -> dict[str, CpuFeature]:
+    """The registry's ``[cpu_features]`` table."""
+    table = _Row("generation registry [cpu_features]", data)
+    features = {}
+    for name in list(table.data):
+        entry = table.table(name)
+        flags = (entry.text("flags", required=True) or "").split()
+        if _FEATURE_NAME.fullmatch(name) is None or not all(_CPU_FLAG.fullmatch(f) for f in flags):
+            raise ConfigurationError(f"{table.where}: '{name}' is not FEATURE = {{ flags, score }}")
+        features[name] = CpuFeature(name=name, flags=tuple(flags), score=entry.number("score"))
+        entry.check_known()
+    return features
+
+
 def parse_generation(name: str, data: Any) -> Generation:
     """One registry row (a TOML table named after the generation) to a :class:`Generation`."""
     if not re.fullmatch(r"G\d+", name):
@@ -416,6 +509,7 @@ def parse_generation(name: str, data: Any) -> Generation:
         own_arch_backends=tuple(backends),
         stock=_stock(row.tables("stock")),
         driver_rules=_driver_rules(row.tables("driver_rules")),
+        cpu_variants=_cpu_variants(row.tables("cpu_variants")),
         **_runtime(row.table("runtime")),
     )
     row.check_known()

@@ -113,6 +113,8 @@ def build_manifest(
         },
         "toolchain": dict(toolchain),
         "build": {**_commands(plan), "with_vulkan": plan.options.with_vulkan},
+        # Each GPU backend, on with the archs it compiles or off with the reason.
+        "backends": [b.to_json() for b in plan.backends],
         "source_date_epoch": source_date_epoch,
         "files": [e.to_json() for e in entries],
         "audit": [c.to_json() for c in audits],

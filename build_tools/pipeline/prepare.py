@@ -15,12 +15,23 @@ from typing import Any
 
 from build_tools.build_plan import BuildOptions, BuildPlan
 from build_tools.console import reporter
-from build_tools.errors import ConfigurationError, ToolkitError, ValidationHoleError
+from build_tools.errors import (
+    ConfigurationError,
+    ToolkitError,
+    UnsupportedGenerationError,
+    ValidationHoleError,
+)
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
-from build_tools.pipeline.inputs import arch_request, checkout_of, driver_of, toolkit_request
-from build_tools.planning.arch_plan import ArchPlan, ArchRequest, make_arch_plan
+from build_tools.pipeline.inputs import (
+    arch_request,
+    checkout_of,
+    cpu_variant_choice,
+    driver_of,
+    toolkit_request,
+)
+from build_tools.planning.arch_plan import ArchPlan, ArchRequest, TreeStock, make_arch_plan
 from build_tools.planning.driver import choose_cuda
 from build_tools.programs import (
     find_cmake,
@@ -48,6 +59,7 @@ __all__ = [
     "patch_sources",
     "plan_build",
     "preview_build",
+    "refuse_unbuildable",
     "source_is_fetched",
 ]
 
@@ -77,6 +89,21 @@ class Patched:
     tree: TreeFacts
     patches: tuple[AppliedPatch, ...]
     llama_cpp: LlamaCppSource | None
+
+
+def refuse_unbuildable(settings: BuildSettings) -> None:
+    """Options asking for what this version cannot build are refused before any work, never
+    half-built."""
+    if settings.compile.with_mlx:
+        # Ollama's MLX CUDA backend clones MLX and MLX-C at build time (the tree's MLX_VERSION
+        # and MLX_C_VERSION, cmake/local.cmake) and needs cuDNN 9; neither is provisioned here.
+        raise UnsupportedGenerationError(
+            "--with-mlx: this version cannot build Ollama's MLX CUDA backend yet (missing: "
+            "offline MLX and MLX-C sources at the tree's MLX_VERSION/MLX_C_VERSION, and cuDNN 9 "
+            "from NVIDIA's PyPI wheels)",
+            hint="build without --with-mlx: the MLX backend then stays off "
+            "(OLLAMA_MLX_BACKENDS empty) and the manifest says so",
+        )
 
 
 def workdir_of(settings: BuildSettings) -> Path:
@@ -123,7 +150,16 @@ def plan_build(
         runner,
         has_preset=lambda major: tree.preset_for(major) is not None,
         presets=presets,
+        tree_stock=tree_stock_of(tree),
     )
+
+
+def tree_stock_of(tree: TreeFacts) -> TreeStock | None:
+    """The tree's own stock lists for ``--arch preset``; None when its generation keeps them
+    outside CMake presets (make era: the built-in table stands in)."""
+    if tree.presets_path is None or not tree.presets:
+        return None
+    return TreeStock(lists=tree.stock_lists(), presets_file=tree.presets_path)
 
 
 def _plan(
@@ -135,13 +171,19 @@ def _plan(
     *,
     has_preset: Callable[[int], bool],
     presets: str,
+    tree_stock: TreeStock | None = None,
 ) -> Planned:
     requested = toolkit_request(settings.toolkit)
     driver = driver_of(settings.driver, inventory)
 
     def request_for(cuda_version: str | None) -> ArchRequest:
         return arch_request(
-            settings.arch, cuda_version, generation=generation, ref=release, driver=driver
+            settings.arch,
+            cuda_version,
+            generation=generation,
+            ref=release,
+            driver=driver,
+            tree_stock=tree_stock,
         )
 
     if requested.cuda_version is not None:
@@ -283,6 +325,13 @@ def make_build_plan(
     host_compiler = check_host_compiler(toolkit.root, toolkit.version, runner)
     go = find_go(runner, patched.tree.go_required)
     compile_settings = settings.compile
+    cpu = cpu_variant_choice(
+        compile_settings.cpu_variants,
+        settings.inventory.inventory,
+        patched.tree.generation,
+        fetched.release,
+        planned.arch_plan.inventory,
+    )
     options = BuildOptions(
         workdir=fetched.workdir,
         jobs=compile_settings.jobs or suggested_jobs(len(planned.arch_plan.archs)),
@@ -294,6 +343,8 @@ def make_build_plan(
         with_vulkan=compile_settings.with_vulkan,
         accept_validation_hole=compile_settings.accept_validation_hole,
         host_compiler=host_compiler.path,
+        cpu_variants=cpu.names,
+        cpu_variants_reason=cpu.reason,
     )
     return BuildPlan(
         arch_plan=planned.arch_plan,

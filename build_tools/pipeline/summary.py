@@ -74,6 +74,12 @@ def build_summary(result: BuildResult, options: ResolvedOptions | None = None) -
         f"| {a.name} | {'yes' if a.sass else '-'} | {'yes' if a.ptx else '-'} |"
         for a in arch_plan.archs
     ]
+    lines += ["", "| backend | built | archs or reason |", "| --- | --- | --- |"]
+    lines += [
+        f"| {b.name} | {'yes' if b.enabled else 'no'} | "
+        f"{_cell(f'`{b.archs}`' if b.archs else b.reason)} |"
+        for b in plan.backends
+    ]
     if arch_plan.coverage:
         lines += ["", "| # | GPU | cc | Ollama | why |", "| --- | --- | --- | --- | --- |"]
         lines += [

@@ -12,7 +12,7 @@ against the toolkit (its own nvcc lists, else the built-in table) → per-GPU co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +53,21 @@ __all__ = [
     "ArchPlan",
     "ArchRequest",
     "PtxPolicy",
+    "TreeStock",
     "make_arch_plan",
     "parse_excludes",
     "request_tokens",
 ]
 
 PRESET = "preset"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TreeStock:
+    """The stock lists of the source tree being built (its own CMake presets)."""
+
+    lists: Mapping[int, str]  # CUDA major -> CMAKE_CUDA_ARCHITECTURES of the stock preset
+    presets_file: str  # where they were read, relative to the tree
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +82,8 @@ class ArchRequest:
     generation: Generation = field(default_factory=lambda: registry().newest())
     ref: OllamaVersion | None = None  # release being built, when known
     cuda_version: str | None = None  # requested with --cuda, used when no toolkit is at hand
+    # `--arch preset` reads these when a tree is at hand; without one, the built-in table
+    tree_stock: TreeStock | None = None
     # the target box's driver (inventory or --target-driver); None: not known, not guessed
     driver: BoxDriver | None = None
 
@@ -95,6 +106,7 @@ class ArchPlan:
     coverage: tuple[GpuCoverage, ...]
     warnings: tuple[str, ...] = field(default=())
     notices: tuple[str, ...] = field(default=())
+    stock_source: str | None = None  # `--arch preset`: where the stock list was read
 
     @property
     def cuda_architectures(self) -> str:
@@ -116,6 +128,7 @@ class ArchPlan:
             "archs": [{"arch": a.name, "sass": a.sass, "ptx": a.ptx} for a in self.archs],
             "ptx_policy": self.request.ptx.value,
             "base": self.base,
+            "stock_source": self.stock_source,
             "excluded": list(self.request.exclude_tokens),
             "min_arch": self.request.min_arch,
             "toolkit": None
@@ -203,30 +216,47 @@ def _keyword_entries(keyword: ArchKeyword, inventory: Inventory, cuda: str) -> l
     return [_Entry(arch=CudaArch(n), explicit=False) for n in numbers]
 
 
-def _preset_entries(generation: Generation, request: ArchRequest, cuda_major: int) -> list[_Entry]:
-    stock = generation.stock_list(cuda_major, request.ref)
-    if stock is None:
+def _preset_entries(
+    generation: Generation, request: ArchRequest, cuda_major: int
+) -> tuple[str, list[_Entry]]:
+    """The stock list for ``cuda_major`` and where it came from: the tree's own presets when a
+    tree is at hand (a fork or a tag newer than the table says what it ships), else the
+    built-in table of the generation at the requested tag."""
+    tree = request.tree_stock
+    if tree is not None:
+        stock = tree.lists.get(cuda_major)
+        source = f"the tree's {tree.presets_file}"
+        majors = ", ".join(f"CUDA {m}" for m in sorted(tree.lists)) or "no CUDA major"
+    else:
+        stock = generation.stock_list(cuda_major, request.ref)
+        row = generation.stock_lists(request.ref)
+        since = "" if row is None else f", lists since {row.since}"
+        source = f"the built-in table ({generation.name}{since}; no source tree at hand)"
         majors = ", ".join(f"CUDA {m}" for m in generation.cuda_majors())
+    if stock is None:
         raise PlanError(
-            f"Ollama {generation.name} has no stock list for CUDA {cuda_major}",
+            f"Ollama {generation.name} has no stock list for CUDA {cuda_major} in {source}",
             hint=f"its presets exist for {majors}; pick one with --cuda",
         )
     parsed = parse_arch_list([stock])
-    return [_Entry(arch=a, explicit=True) for a in parsed if isinstance(a, CudaArch)]
+    entries = [_Entry(arch=a, explicit=True) for a in parsed if isinstance(a, CudaArch)]
+    return f"CUDA {cuda_major} stock list from {source}", entries
 
 
 def _base_entries(
     request: ArchRequest, inventory: Inventory, generation: Generation, cuda: str | None
-) -> tuple[str, list[_Entry]]:
+) -> tuple[str, list[_Entry], str | None]:
     if not request.arch_tokens:
-        return "inventory", _inventory_entries(inventory, "no --arch was given")
+        return "inventory", _inventory_entries(inventory, "no --arch was given"), None
     entries: list[_Entry] = []
     base = "arch"
+    stock_source = None
     for token in split_arch_list(request.arch_tokens):
         if token.lower() == PRESET:
             # Without a toolkit, the CUDA 12 list: the one every generation ships.
             major = version_tuple(cuda)[0] if cuda is not None else 12
-            entries += _preset_entries(generation, request, major)
+            stock_source, stock = _preset_entries(generation, request, major)
+            entries += stock
             base = PRESET
             continue
         parsed = parse_arch_token(token)
@@ -235,7 +265,7 @@ def _base_entries(
         else:
             plain = parsed.sass and parsed.ptx and "real" not in token and "virtual" not in token
             entries.append(_Entry(arch=parsed, explicit=not plain))
-    return base, entries
+    return base, entries, stock_source
 
 
 def _excluded(entry: _Entry, excludes: Sequence[CudaArch]) -> bool:
@@ -317,7 +347,7 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
     """Interpret the request against inventory, toolkit and generation; see module docstring."""
     generation = request.generation
     requested = _requested_version(request, toolkit)
-    base, entries = _base_entries(request, inventory, generation, requested)
+    base, entries, stock_source = _base_entries(request, inventory, generation, requested)
 
     excludes = parse_excludes(request.exclude_tokens)
     entries = [e for e in entries if not _excluded(e, excludes)]
@@ -350,7 +380,8 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
         if driver is None or driver.version is None
         else (driver.version.branch, driver.version.text),
     )
-    notices: list[str] = list(driver_notices(cuda, archs, driver))
+    notices: list[str] = [] if stock_source is None else [f"--arch preset: {stock_source}"]
+    notices += driver_notices(cuda, archs, driver)
     warnings: list[str] = []
     coverage = []
     for gpu in inventory.gpus:
@@ -393,6 +424,7 @@ def make_arch_plan(request: ArchRequest, inventory: Inventory, toolkit: Toolkit 
         coverage=tuple(coverage),
         warnings=tuple(warnings),
         notices=tuple(notices),
+        stock_source=stock_source,
     )
 
 

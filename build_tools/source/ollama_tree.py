@@ -26,6 +26,8 @@ __all__ = [
     "UnknownLayoutError",
     "detect_generation",
     "read_tree",
+    "resolve_presets",
+    "stock_lists_of",
 ]
 
 
@@ -73,13 +75,22 @@ class TreeFacts:
     compat_patch: CompatPatch | None = None
     go_ldflags: str | None = None  # the release's set(OLLAMA_GO_LDFLAGS ...), unexpanded
 
+    @property
+    def presets_path(self) -> str | None:
+        return self.generation.tree.presets_file
+
+    def stock_lists(self) -> dict[int, str]:
+        """CUDA major -> the stock ``CMAKE_CUDA_ARCHITECTURES`` this tree's presets ship."""
+        return stock_lists_of(self.generation, self.presets)
+
     def preset_for(self, cuda_major: int) -> str | None:
         """The configure preset a build for this CUDA major selects, if the tree has it."""
         name = self.generation.tree.cuda_preset_name(cuda_major)
         return name if name is not None and name in self.presets else None
 
 
-def _resolve_presets(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+def resolve_presets(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """A parsed CMakePresets.json to configure preset -> cacheVariables, inheritance applied."""
     raw = {p["name"]: p for p in data.get("configurePresets", [])}
 
     def resolve(name: str, seen: tuple[str, ...] = ()) -> dict[str, str]:
@@ -96,6 +107,24 @@ def _resolve_presets(data: dict[str, Any]) -> dict[str, dict[str, str]]:
         return merged
 
     return {name: resolve(name) for name in raw}
+
+
+# CUDA majors a stock preset may exist for; a tree's own list decides which it has.
+_CUDA_MAJORS = range(11, 14)
+
+
+def stock_lists_of(generation: Generation, presets: dict[str, dict[str, str]]) -> dict[int, str]:
+    """The stock arch lists in ``presets`` (from :func:`resolve_presets`) of a tree of
+    ``generation``: for each CUDA major, the first of the generation's stock preset names
+    that the tree has."""
+    lists: dict[int, str] = {}
+    for major in _CUDA_MAJORS:
+        for name in generation.tree.stock_preset_names(major):
+            value = presets.get(name, {}).get("CMAKE_CUDA_ARCHITECTURES")
+            if value is not None:
+                lists[major] = value
+                break
+    return lists
 
 
 _NEEDS_INIT = re.compile(
@@ -162,7 +191,7 @@ def read_tree(root: Path) -> TreeFacts:
     signature = generation.tree
     presets: dict[str, dict[str, str]] = {}
     if signature.presets_file is not None and (root / signature.presets_file).is_file():
-        presets = _resolve_presets(json.loads((root / signature.presets_file).read_text()))
+        presets = resolve_presets(json.loads((root / signature.presets_file).read_text()))
     cmake_lists = root / "CMakeLists.txt"
     cmake_text = cmake_lists.read_text(errors="replace") if cmake_lists.is_file() else ""
     gpu_go = root / "discover" / "gpu.go"

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from build_tools.build_plan import BuildPlan
 from build_tools.cli.commands.plan import show_plan
 from build_tools.cli.output import print_json
 from build_tools.cli.spec import Context
-from build_tools.console import reporter
+from build_tools.console import Row, reporter
 from build_tools.pipeline.prepare import source_is_fetched
 from build_tools.pipeline.run import run_build, run_preview
 from build_tools.pipeline.summary import write_build_summary
+from build_tools.planning.cpu_variants import CpuVariantRequest
 from build_tools.settings.commands import BuildSettings
 from build_tools.verify.show import show_report
 
-__all__ = ["run"]
+__all__ = ["release_defaults", "run", "show_build_plan"]
+
+
+def show_build_plan(plan: BuildPlan) -> None:
+    """The arch plan, then every GPU backend: on with the archs it compiles, or off and why."""
+    show_plan(plan.arch_plan)
+    rows = [Row([b.name, "yes" if b.enabled else "no", b.archs or b.reason]) for b in plan.backends]
+    reporter.table("Backends", ["backend", "built", "archs or reason"], rows)
+
+
+def release_defaults(settings: BuildSettings, context: Context) -> BuildSettings:
+    """A build from a --profile is a release (CI) build: ``--cpu-variants auto`` means all."""
+    compile_settings = settings.compile
+    if context.options.profile is None or compile_settings.cpu_variants.mode != "auto":
+        return settings
+    every = CpuVariantRequest("all")
+    return dataclasses.replace(
+        settings, compile=dataclasses.replace(compile_settings, cpu_variants=every)
+    )
 
 
 def run(settings: BuildSettings, context: Context) -> int:
+    settings = release_defaults(settings, context)
     runner = context.runner
     if settings.compile.with_vulkan:
         reporter.warning(
@@ -30,7 +53,7 @@ def run(settings: BuildSettings, context: Context) -> int:
     result = run_build(
         settings,
         runner,
-        on_planned=None if context.json else lambda plan: show_plan(plan.arch_plan),
+        on_planned=None if context.json else show_build_plan,
     )
     if result.complete and not runner.dry_run:  # GitHub Actions: $GITHUB_STEP_SUMMARY
         write_build_summary(result, context.options, context.environ)

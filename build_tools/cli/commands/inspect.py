@@ -22,6 +22,7 @@ JSON (``--json``, on stdout)::
                 | "none", "reason": str, "crash_risk": bool,
                 "per_backend": [{"backend", "cuda_coverage", "ollama_uses", "reason"}]}],
       "skipped_entries": [{"name", "reason"}],  # tarball entries never read
+      "runtime_links": [{"library", "needed", "found", "via", "problem"}],  # CUDA runtime
       "notices": [str], "warnings": [str]
     }
 """
@@ -75,6 +76,15 @@ def show(inspection: Inspection) -> None:
             ["#", "GPU", "cc", "CUDA", "Ollama", "why"],
             rows,
         )
+    if inspection.runtime_links:
+        rows = [
+            Row(
+                [link.library, link.needed, link.found or "-", link.via or link.problem or ""],
+                style=None if link.ok else "red",
+            )
+            for link in inspection.runtime_links
+        ]
+        reporter.table("CUDA runtime", ["library", "needs", "found", "how"], rows)
     for notice in inspection.notices:
         reporter.notice(notice)
     for warning in inspection.warnings:
