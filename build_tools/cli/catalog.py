@@ -49,6 +49,7 @@ examples:
   python -m build_tools plan --inventory box.json --exclude-arch 50 --json
   python -m build_tools plan --arch preset --exclude-arch 50,52 --cuda 12.4
   python -m build_tools plan --arch 75,86 --ptx none --ref v0.6.8
+  python -m build_tools plan --inventory box.json --target-driver 580.65.06  # after an upgrade
 
 The plan is checked against the CUDA toolkit that will build (its nvcc lists when found, else
 a built-in table) and against the target Ollama's runtime rule: G1-G3 use every GPU above a
