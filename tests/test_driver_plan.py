@@ -13,7 +13,11 @@ import pytest
 
 from build_tools.__main__ import main
 from build_tools.console import reporter
+from build_tools.errors import ConfigurationError
 from build_tools.generations import OllamaVersion, registry
+from build_tools.gpus.driver import parse_driver_version
+from build_tools.planning.driver import BoxDriver, minimum_driver
+from build_tools.toolkit.pins import MINIMUM_LINUX_DRIVERS
 
 from boxes import SEED_BOX, inventory
 from ollama_fixture import write_fixture
@@ -280,3 +284,39 @@ def test_the_registry_rules_match_upstream(
     rules = registry().for_version(version).driver_rules_at(version)
     major, minor = cc.split(".")
     assert any(r.drops((int(major), int(minor)), runtime, driver) for r in rules) is dropped
+
+
+@pytest.mark.parametrize(("cuda_version", "driver"), sorted(MINIMUM_LINUX_DRIVERS.items()))
+def test_each_minimum_driver_runs_its_cuda_and_the_one_before_does_not(
+    cuda_version: str, driver: str
+) -> None:
+    parsed = parse_driver_version(driver)
+    assert parsed is not None
+    older = ".".join([str(parsed.parts[0] - 1), *(str(p) for p in parsed.parts[1:])])
+    assert BoxDriver(version=parsed, cuda=None, source="inventory").runs(cuda_version)
+    box = BoxDriver(version=parse_driver_version(older), cuda=None, source="inventory")
+    assert not box.runs(cuda_version)
+    # An update release (12.4.1) needs its minor's row.
+    assert minimum_driver(f"{cuda_version}.1") == parsed
+
+
+def test_a_cuda_version_between_two_rows_needs_at_least_the_older_rows_driver() -> None:
+    assert minimum_driver("12.7") == parse_driver_version(MINIMUM_LINUX_DRIVERS["12.6"])
+    assert minimum_driver("11.8") is None  # no row of that major: the table does not say
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ('[{ driver_below = "570" }]', "'driver_below' has the wrong type"),
+        ('[{ driver_below = 570, cuda = "12" }]', "'cuda' must be a CUDA version"),
+        ('[{ driver_below = 570, below_cc = "seven" }]', "'below_cc' must be a compute"),
+        ('[{ driver_below = 570, runtime = "12.4" }]', "unknown key 'runtime'"),
+    ],
+)
+def test_bad_driver_rules_in_the_registry_name_the_row(rules: str, message: str) -> None:
+    row = '[G9]\ntitle = "x"\nfirst_tag = "v9.0.0"\n[G9.runtime]\nrule = "exact"\n'
+    row += f'[G9.tree]\nfiles = ["x"]\n[[G9.driver_rules]]\nsince = "v9.0.0"\nrules = {rules}\n'
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        registry().with_rows(row)
+    assert "G9" in str(caught.value)
