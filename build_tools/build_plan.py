@@ -56,6 +56,9 @@ class BuildOptions:
     with_vulkan: bool = False
     accept_validation_hole: bool = False
     host_compiler: Path | None = None  # checked against the toolkit; nvcc's -ccbin (G5 env)
+    # ggml CPU variants to build and install (--cpu-variants); None: all of the tree's
+    cpu_variants: tuple[str, ...] | None = None
+    cpu_variants_reason: str = "all variants"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +165,9 @@ class BuildPlan:
             else str(self.options.compiler_launcher),
             "with_vulkan": self.options.with_vulkan,
             "backends": [b.to_json() for b in self.backends],
+            "cpu_variants": None
+            if self.options.cpu_variants is None
+            else list(self.options.cpu_variants),
             "staging_dir": str(self.staging_dir),
             "build_dir": str(self.build_dir),
             "log_dir": str(self.log_dir),

@@ -122,6 +122,11 @@ class Runner:
             )
         return Path(found)
 
+    def environment_for(self, changes: Mapping[str, str | None] | None) -> dict[str, str]:
+        """The environment a command run with ``env=changes`` receives (stamps of skipped
+        steps record the part of it that changes the output)."""
+        return _merged_env(changes)
+
     def run(
         self,
         argv: Sequence[str | os.PathLike[str]],

@@ -124,6 +124,7 @@ def test_superbuild_configure_selects_backend_list_source_and_staging(tree_root:
         "configure-superbuild",
         "configure-local",
         "configure-cuda_v12",
+        "configure-local-cpu-variants",
         "build-local",
         "build-cuda_v12",
         "install-local",

@@ -203,6 +203,9 @@ def test_killed_install_counts_as_nothing_then_recovers(
     assert entry["path"] == str(base / "13.0-pypi")
     assert entry["sass_archs"] == list(cuda13_toolkit.sass_archs)
     assert entry["size_bytes"] > 500 * 2**20
+    # The human listing (stderr) gives each path a line of its own, so it can be copied.
+    assert main(["toolkit", "list", "--cache-dir", str(cache)]) == 0
+    assert f"CUDA 13.0 (pypi): {base / '13.0-pypi'}" in capsys.readouterr().err.splitlines()
     assert main(["toolkit", "remove", "--cuda", "13.0", "--cache-dir", str(cache)]) == 0
     assert main(["toolkit", "list", "--json", "--cache-dir", str(cache)]) == 0
     assert json.loads(capsys.readouterr().out)["toolkits"] == []

@@ -4,27 +4,6 @@ from __future__ import annotations
 
 from build_tools.cli.spec import Command
 from build_tools.pipeline.order import BUILD_STAGES
-from build_tools.settings.commands import (
-    BuildSettings,
-    DetectSettings,
-    InspectSettings,
-    PatchesCheckSettings,
-    PatchesListSettings,
-    PlanSettings,
-    RenderCiSettings,
-    RenderContainerSettings,
-    ReproducibleSettings,
-    ToolkitInstallSettings,
-    ToolkitListSettings,
-    ToolkitRemoveSettings,
-    VerifySettings,
-)
-from build_tools.settings.deploy import (
-    DeployBuildSettings,
-    DeployPlanSettings,
-    DeployRenderSettings,
-    DeployVerifySettings,
-)
 from build_tools.settings.groups import DEFAULT_REF, DEFAULT_SOURCE
 from build_tools.settings.profiles import PROFILES_FILE
 
@@ -52,7 +31,7 @@ The default source is {DEFAULT_SOURCE} at {DEFAULT_REF}. Work happens under --wo
 (sources/, build/, staging/, logs/); the result is staging/<source>/ laid out like the official
 release: bin/ollama and lib/ollama/ with the CPU backends and lib/ollama/cuda_vNN/.
 """,
-    settings=BuildSettings,
+    settings="build_tools.settings.commands:BuildSettings",
     handler="build_tools.cli.commands.build:run",
     json=True,
     profiles=True,
@@ -75,7 +54,7 @@ The plan is checked against the CUDA toolkit that will build (its nvcc lists whe
 a built-in table) and against the target Ollama's runtime rule: G1-G3 use every GPU above a
 minimum compute capability, G4/G5 only GPUs whose exact cc is compiled in.
 """,
-    settings=PlanSettings,
+    settings="build_tools.settings.commands:PlanSettings",
     handler="build_tools.cli.commands.plan:run",
     json=True,
     profiles=True,
@@ -93,7 +72,7 @@ examples:
   python -m build_tools detect --output box.json    # save for planning on another machine
   python -m build_tools plan --inventory box.json --exclude-arch 50
 """,
-    settings=DetectSettings,
+    settings="build_tools.settings.commands:DetectSettings",
     handler="build_tools.cli.commands.detect:run",
     json=True,
 )
@@ -115,7 +94,7 @@ examples:
 
 Tarballs are read without extracting anything; entries with absolute paths or '..' are skipped.
 """,
-    settings=InspectSettings,
+    settings="build_tools.settings.commands:InspectSettings",
     handler="build_tools.cli.commands.inspect:run",
     json=True,
 )
@@ -137,7 +116,7 @@ The server runs on a free 127.0.0.1 port with its own OLLAMA_MODELS and HOME in 
 directory (kept with --keep or after a failure), inherited OLLAMA_* settings removed. On a
 machine without NVIDIA GPU only start, CPU backend, model load and generation are checked.
 """,
-    settings=VerifySettings,
+    settings="build_tools.settings.commands:VerifySettings",
     handler="build_tools.cli.commands.verify:run",
     json=True,
 )
@@ -148,7 +127,7 @@ REPRODUCIBLE = Command(
     description="Build the same ref and plan twice, each in a fresh work directory, and compare "
     "the packaged artifacts and staging trees file by file. Takes every build option (and "
     "--profile). Exit 14 when they differ.",
-    settings=ReproducibleSettings,
+    settings="build_tools.settings.commands:ReproducibleSettings",
     handler="build_tools.cli.commands.reproducible:run",
     json=True,
     profiles=True,
@@ -187,7 +166,7 @@ Use a toolkit in any CMake project with both
             "  python -m build_tools toolkit install --cuda 12.4\n"
             "  python -m build_tools toolkit install --cuda 13.0 --json\n"
             "  python -m build_tools --dry-run toolkit install --cuda 12.4   # show the plan",
-            settings=ToolkitInstallSettings,
+            settings="build_tools.settings.commands:ToolkitInstallSettings",
             handler="build_tools.cli.commands.toolkit:run_install",
             json=True,
         ),
@@ -197,7 +176,7 @@ Use a toolkit in any CMake project with both
             description="Show the toolkits installed in the cache. Interrupted installs never "
             "appear here.",
             epilog="example:\n  python -m build_tools toolkit list --json | jq '.toolkits[].path'",
-            settings=ToolkitListSettings,
+            settings="build_tools.settings.commands:ToolkitListSettings",
             handler="build_tools.cli.commands.toolkit:run_list",
             json=True,
         ),
@@ -207,7 +186,7 @@ Use a toolkit in any CMake project with both
             description="Delete an installed toolkit (all providers of that version unless "
             "--toolkit-provider is given) and, unless --keep-downloads, its downloaded packages.",
             epilog="example:\n  python -m build_tools toolkit remove --cuda 12.4 --keep-downloads",
-            settings=ToolkitRemoveSettings,
+            settings="build_tools.settings.commands:ToolkitRemoveSettings",
             handler="build_tools.cli.commands.toolkit:run_remove",
         ),
     ),
@@ -235,7 +214,7 @@ examples:
         Command(
             name="list",
             help="the series, and which apply to a release",
-            settings=PatchesListSettings,
+            settings="build_tools.settings.commands:PatchesListSettings",
             handler="build_tools.cli.commands.patches:run_list",
             json=True,
         ),
@@ -243,7 +222,7 @@ examples:
             name="check",
             help="dry run: would each selected patch apply, is it already applied, or where "
             "does it conflict (file, hunk)",
-            settings=PatchesCheckSettings,
+            settings="build_tools.settings.commands:PatchesCheckSettings",
             handler="build_tools.cli.commands.patches:run_check",
             json=True,
         ),
@@ -270,14 +249,14 @@ of writing it (for CI: the committed files must match the profiles).
             name="ci",
             help="a GitHub Actions workflow: a build matrix over the profiles, caches, artifact "
             "upload, and a release job on tags",
-            settings=RenderCiSettings,
+            settings="build_tools.settings.commands:RenderCiSettings",
             handler="build_tools.cli.commands.render:run_ci",
         ),
         Command(
             name="container",
             help="a multi-stage Containerfile that builds one profile reproducibly; its last "
             "stage holds only the artifacts",
-            settings=RenderContainerSettings,
+            settings="build_tools.settings.commands:RenderContainerSettings",
             handler="build_tools.cli.commands.render:run_container",
         ),
     ),
@@ -316,7 +295,7 @@ plan, build and render take the same --inventory, --group, --model and --default
             "      --group small=name:*M10* --model llama3.1:8b=big --model all-minilm=small\n"
             "  python -m build_tools deploy plan --group fast=index:0,1 --group slow=index:2 "
             "--ref v0.6.8",
-            settings=DeployPlanSettings,
+            settings="build_tools.settings.deploy:DeployPlanSettings",
             handler="build_tools.cli.commands.deploy:run_plan",
             json=True,
         ),
@@ -330,7 +309,7 @@ plan, build and render take the same --inventory, --group, --model and --default
             "examples:\n"
             "  python -m build_tools deploy build --inventory box.json --prefix /opt/ollama-bt\n"
             "  python -m build_tools --dry-run deploy build --inventory box.json --ref v0.32.2",
-            settings=DeployBuildSettings,
+            settings="build_tools.settings.deploy:DeployBuildSettings",
             handler="build_tools.cli.commands.deploy:run_build",
             json=True,
         ),
@@ -347,7 +326,7 @@ plan, build and render take the same --inventory, --group, --model and --default
             "--output deploy/\n"
             "  python -m build_tools deploy render --inventory box.json --format systemd --user "
             "--prefix %h/ollama-bt --output deploy-user/",
-            settings=DeployRenderSettings,
+            settings="build_tools.settings.deploy:DeployRenderSettings",
             handler="build_tools.cli.commands.deploy:run_render",
             json=True,
         ),
@@ -366,7 +345,7 @@ plan, build and render take the same --inventory, --group, --model and --default
             "  python -m build_tools deploy verify deploy/\n"
             "  python -m build_tools deploy verify deploy/ --router litellm "
             "--litellm ~/litellm/bin/litellm --json",
-            settings=DeployVerifySettings,
+            settings="build_tools.settings.deploy:DeployVerifySettings",
             handler="build_tools.cli.commands.deploy:run_verify",
             json=True,
         ),

@@ -28,7 +28,8 @@ def resolve_invocation(
 ) -> tuple[Any, ResolvedOptions]:
     """The command's settings (and every value's source) for what the user asked for."""
     command = invocation.command
-    assert command.settings is not None, f"{invocation.name} declares no settings"
+    settings = command.settings_type()
+    assert settings is not None, f"{invocation.name} declares no settings"
     profile = None
     path = None
     if invocation.profile is not None:
@@ -39,14 +40,14 @@ def resolve_invocation(
             "--profiles-file without --profile selects nothing", hint="add --profile NAME"
         )
     return resolve(
-        command.settings,
+        settings,
         command=invocation.name,
         given=invocation.given,
         environ=environ,
         profile=None if profile is None else profile.values,
         profile_name=invocation.profile,
         profiles_file=path,
-        profile_options=profile_options(),
+        profile_options=None if profile is None else profile_options(),
     )
 
 

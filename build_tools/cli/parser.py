@@ -71,8 +71,8 @@ class Invocation:
 
 def _add_options(parser: argparse.ArgumentParser, command: Command) -> None:
     groups: dict[str | None, Any] = {None: parser}
-    if command.settings is not None:
-        for declared in declared_options(command.settings):
+    if (settings := command.settings_type()) is not None:
+        for declared in declared_options(settings):
             option = declared.option
             if not option.on_command_line:
                 continue
@@ -207,7 +207,8 @@ def parse_command_line(argv: Sequence[str]) -> Invocation:
     namespace = vars(build_parser(only=_command_word(args)).parse_args(args))
     path = _find(namespace.pop(_SUB))
     command = path[-1]
-    keys = {d.option.key for d in declared_options(command.settings)} if command.settings else set()
+    settings = command.settings_type()
+    keys = {d.option.key for d in declared_options(settings)} if settings is not None else set()
     profiles = command.profiles  # else --profile may be a command's own option (render)
     return Invocation(
         path=path,

@@ -38,12 +38,22 @@ class Command:
     help: str  # one line in the parent's command list
     description: str | None = None
     epilog: str | None = None
-    settings: type | None = None  # the settings dataclass its options come from
+    # "module:Class" of the settings dataclass its options come from, imported on use: a run
+    # builds the options of its own command only, so `plan` never loads `deploy`'s settings.
+    settings: str | None = None
     handler: str | None = None  # "module:function", imported on use
     json: bool = False  # takes --json
     profiles: bool = False  # takes --profile/--profiles-file/--show-options
     children: tuple[Command, ...] = ()  # sub-actions (toolkit install|list|remove ...)
     child_title: str = "ACTION"
+
+    def settings_type(self) -> type | None:
+        """The settings dataclass (imported now), or None for a command with sub-actions."""
+        if self.settings is None:
+            return None
+        module, _, name = self.settings.partition(":")
+        found: type = getattr(importlib.import_module(module), name)
+        return found
 
     def load(self) -> Callable[[Any, Context], int]:
         assert self.handler is not None, f"{self.name} has sub-actions, not a handler"

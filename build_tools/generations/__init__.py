@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from .model import (
     ArchSyntax,
+    CpuFeature,
+    CpuVariant,
+    CpuVariantSet,
     Generation,
     LayoutClue,
     OwnArchBackend,
@@ -23,6 +26,9 @@ from .version import OllamaVersion
 
 __all__ = [
     "ArchSyntax",
+    "CpuFeature",
+    "CpuVariant",
+    "CpuVariantSet",
     "Generation",
     "LayoutClue",
     "OllamaVersion",

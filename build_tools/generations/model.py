@@ -19,6 +19,9 @@ from .version import OllamaVersion
 
 __all__ = [
     "ArchSyntax",
+    "CpuFeature",
+    "CpuVariant",
+    "CpuVariantSet",
     "Generation",
     "LayoutClue",
     "OwnArchBackend",
@@ -27,6 +30,7 @@ __all__ = [
     "SkipLogFormat",
     "StockLists",
     "TreeSignature",
+    "parse_cpu_features",
     "parse_generation",
 ]
 
@@ -99,6 +103,35 @@ class StockLists:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CpuFeature:
+    """A ggml CPU feature: the /proc/cpuinfo flags a variant built with it needs, and its
+    weight in ggml's score (the loadable variant with the highest score is the one used)."""
+
+    name: str  # "AVX2", as ggml_add_cpu_backend_variant() names it
+    flags: tuple[str, ...]
+    score: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuVariant:
+    name: str  # "haswell": target ggml-cpu-haswell, file libggml-cpu-haswell.so
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuVariantSet:
+    """The CPU backend variants a tree builds with GGML_CPU_ALL_VARIANTS, from tag ``since``."""
+
+    since: OllamaVersion
+    baseline: str  # the variant every CPU the set supports can load
+    variants: tuple[CpuVariant, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Generation:
     name: str  # "G5"
     title: str
@@ -116,6 +149,7 @@ class Generation:
     layout_clues: tuple[LayoutClue, ...]
     own_arch_backends: tuple[OwnArchBackend, ...]
     stock: tuple[StockLists, ...]  # oldest first
+    cpu_variants: tuple[CpuVariantSet, ...] = ()  # oldest first; empty: no variant data
 
     def __str__(self) -> str:
         return self.name
@@ -154,6 +188,11 @@ class Generation:
     def in_validation_hole(self, ref: OllamaVersion) -> bool:
         hole = self.validation_hole
         return hole is not None and hole[0] <= ref <= hole[1]
+
+    def cpu_variants_at(self, ref: OllamaVersion | None) -> CpuVariantSet | None:
+        """The CPU variants a tree at ``ref`` builds (default: the generation's newest)."""
+        candidates = [s for s in self.cpu_variants if ref is None or s.since <= ref]
+        return candidates[-1] if candidates else None
 
     def own_arch_backends_at(self, ref: OllamaVersion | None) -> tuple[OwnArchBackend, ...]:
         """The backends with their own arch variable that a tree at ``ref`` may have."""
@@ -310,6 +349,49 @@ def _stock(rows: list[_Row]) -> tuple[StockLists, ...]:
     return tuple(sorted(stock, key=lambda s: s.since))
 
 
+_VARIANT_NAME = re.compile(r"[a-z][a-z0-9_.]{0,31}")
+_FEATURE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
+_CPU_FLAG = re.compile(r"[a-z0-9_]{1,32}")
+
+
+def _cpu_variants(rows: list[_Row]) -> tuple[CpuVariantSet, ...]:
+    sets = []
+    for row in rows:
+        since = row.tag("since", required=True)
+        baseline = row.required_text("baseline")
+        assert since is not None
+        variants = []
+        for key in row.data:
+            if key in {"since", "baseline"}:
+                continue
+            features = row.required_text(key).split()
+            if _VARIANT_NAME.fullmatch(key) is None or not all(
+                _FEATURE_NAME.fullmatch(f) for f in features
+            ):
+                raise ConfigurationError(f"{row.where}: '{key}' is not a variant = \"FEATURES\"")
+            variants.append(CpuVariant(name=key, features=tuple(features)))
+        if baseline not in {v.name for v in variants}:
+            raise ConfigurationError(
+                f"{row.where}: baseline '{baseline}' is not one of its variants"
+            )
+        sets.append(CpuVariantSet(since=since, baseline=baseline, variants=tuple(variants)))
+    return tuple(sorted(sets, key=lambda s: s.since))
+
+
+def parse_cpu_features(data: Any) -> dict[str, CpuFeature]:
+    """The registry's ``[cpu_features]`` table."""
+    table = _Row("generation registry [cpu_features]", data)
+    features = {}
+    for name in list(table.data):
+        entry = table.table(name)
+        flags = (entry.text("flags", required=True) or "").split()
+        if _FEATURE_NAME.fullmatch(name) is None or not all(_CPU_FLAG.fullmatch(f) for f in flags):
+            raise ConfigurationError(f"{table.where}: '{name}' is not FEATURE = {{ flags, score }}")
+        features[name] = CpuFeature(name=name, flags=tuple(flags), score=entry.number("score"))
+        entry.check_known()
+    return features
+
+
 def parse_generation(name: str, data: Any) -> Generation:
     """One registry row (a TOML table named after the generation) to a :class:`Generation`."""
     if not re.fullmatch(r"G\d+", name):
@@ -350,6 +432,7 @@ def parse_generation(name: str, data: Any) -> Generation:
         layout_clues=tuple(clues),
         own_arch_backends=tuple(backends),
         stock=_stock(row.tables("stock")),
+        cpu_variants=_cpu_variants(row.tables("cpu_variants")),
         **_runtime(row.table("runtime")),
     )
     row.check_known()

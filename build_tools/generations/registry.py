@@ -8,15 +8,15 @@ and a recipe without editing any other module.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
 from build_tools.errors import ConfigurationError
 
-from .model import Generation, parse_generation
+from .model import CpuFeature, Generation, parse_cpu_features, parse_generation
 from .version import OllamaVersion
 
 __all__ = ["Registry", "registry", "use_registry"]
@@ -25,6 +25,7 @@ __all__ = ["Registry", "registry", "use_registry"]
 @dataclass(frozen=True)
 class Registry:
     generations: tuple[Generation, ...]  # oldest first (by first tag)
+    cpu_features: Mapping[str, CpuFeature] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, text: str) -> Registry:
@@ -32,22 +33,40 @@ class Registry:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ConfigurationError(f"generation registry is not valid TOML: {error}") from None
-        return cls.of(parse_generation(name, row) for name, row in data.items())
+        features = parse_cpu_features(data.pop("cpu_features", {}))
+        return cls.of((parse_generation(name, row) for name, row in data.items()), features)
 
     @classmethod
-    def of(cls, rows: Iterator[Generation] | Sequence[Generation]) -> Registry:
+    def of(
+        cls,
+        rows: Iterator[Generation] | Sequence[Generation],
+        cpu_features: Mapping[str, CpuFeature] | None = None,
+    ) -> Registry:
         ordered = tuple(sorted(rows, key=lambda g: g.first_tag))
         names = [g.name for g in ordered]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigurationError(f"generation registry: '{duplicates[0]}' is defined twice")
-        return cls(ordered)
+        features = dict(cpu_features or {})
+        unknown = sorted(
+            {
+                feature
+                for generation in ordered
+                for variants in generation.cpu_variants
+                for variant in variants.variants
+                for feature in variant.features
+            }
+            - set(features)
+        )
+        if unknown and features:
+            raise ConfigurationError(f"generation registry: CPU feature '{unknown[0]}' is unknown")
+        return cls(ordered, features)
 
     def with_rows(self, text: str) -> Registry:
         """This registry plus the rows of ``text`` (TOML); a row replaces one of its name."""
-        added = Registry.from_toml(text).generations
-        kept = [g for g in self.generations if g.name not in {a.name for a in added}]
-        return Registry.of([*kept, *added])
+        added = Registry.from_toml(text)
+        kept = [g for g in self.generations if g.name not in {a.name for a in added.generations}]
+        return Registry.of([*kept, *added.generations], {**self.cpu_features, **added.cpu_features})
 
     @property
     def names(self) -> tuple[str, ...]:

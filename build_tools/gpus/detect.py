@@ -7,12 +7,15 @@ carries a notice saying why, so that planning with ``--arch`` or ``--inventory``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import shutil
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from build_tools.errors import CommandFailedError, InventoryError, ToolNotFoundError
+from build_tools.gpus.cpuinfo import CPUINFO, read_cpuinfo
 from build_tools.gpus.inventory import Gpu, Inventory, parse_nvidia_smi_csv
 from build_tools.runner import Runner
 
@@ -114,11 +117,24 @@ def detect_with_nvidia_smi(runner: Runner, nvidia_smi: str) -> Inventory:
     )
 
 
-def detect_inventory(runner: Runner, *, path: str | None = None) -> Inventory:
-    """Detect local GPUs, never failing for lack of a GPU or driver.
+def detect_inventory(
+    runner: Runner, *, path: str | None = None, cpuinfo: Path = CPUINFO
+) -> Inventory:
+    """Detect local GPUs, never failing for lack of a GPU or driver, and this machine's CPU
+    flags (from ``cpuinfo``; a notice instead when it cannot be read or parsed).
 
     ``path`` is the PATH used to look for ``nvidia-smi`` (None: the process's PATH).
     """
+    inventory = _detect_gpus(runner, path)
+    try:
+        cpu = read_cpuinfo(cpuinfo)
+    except InventoryError as error:
+        notice = f"CPU flags not recorded ({error.message}): --cpu-variants native will need them"
+        return dataclasses.replace(inventory, notices=(*inventory.notices, notice))
+    return dataclasses.replace(inventory, cpu=cpu)
+
+
+def _detect_gpus(runner: Runner, path: str | None) -> Inventory:
     try:
         return detect_with_nvml()
     except NvmlUnavailable as nvml_problem:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from build_tools.errors import InventoryError
 from build_tools.files import read_regular
+from build_tools.gpus.cpuinfo import CpuInfo, cpu_from_json
 
 __all__ = ["Gpu", "Inventory", "InventorySource", "load_inventory", "parse_nvidia_smi_csv"]
 
@@ -64,10 +65,12 @@ class Inventory:
     cuda_driver_version: str | None = None  # highest CUDA version the driver supports
     origin: str | None = None  # file path when loaded from a file
     notices: tuple[str, ...] = field(default=())
+    cpu: CpuInfo | None = None  # the box's CPU (detect records it), for --cpu-variants native
 
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "cpu": None if self.cpu is None else self.cpu.to_json(),
             "origin": self.origin,
             "driver_version": self.driver_version,
             "cuda_driver_version": self.cuda_driver_version,
@@ -291,8 +294,10 @@ def load_inventory(path: Path) -> Inventory:
             )
         gpus = [_gpu_from_json(item, f"{where}, gpus[{n}]") for n, item in enumerate(data["gpus"])]
         _check_unique(gpus, where)
+        cpu = data.get("cpu")
         return Inventory(
             gpus=tuple(gpus),
+            cpu=None if cpu is None else cpu_from_json(cpu, where),
             source="file",
             driver_version=data.get("driver_version"),
             cuda_driver_version=data.get("cuda_driver_version"),

@@ -1,27 +1,31 @@
 """Package an audited staging tree: tarball and/or wheel, manifest, SHA256SUMS.
 
 The build calls :func:`package_build` after the audit passed. The staging tree is read once
-(``scan_tree`` hashes every file); every artifact is then written from that one list.
+(``scan_tree`` hashes every file, or takes the hash remembered for a file whose facts did not
+change: ``facts.HashCache``); every artifact is then written from that one list. An artifact
+whose manifest is unchanged is not written again: it is up to date in ``dist_dir`` or linked
+there from another dist directory (``reuse``).
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from build_tools.console import reporter
-from build_tools.files import sha256_file
+from build_tools.facts import HashCache, digest
 from build_tools.package.checksums import parse_sums, update_sums
 from build_tools.package.manifest import build_manifest, manifest_bytes, write_manifest
 from build_tools.package.naming import artifact_stem, go_arch, pep440_version, wheel_local_label
+from build_tools.package.reuse import ArtifactIndex, place_copy
 from build_tools.package.staging import scan_tree
 from build_tools.package.tarball import tarball_suffix, write_tarball
 from build_tools.package.toolchain import toolchain_versions
-from build_tools.package.wheel import WheelSpec, write_wheel
+from build_tools.package.wheel import WheelSpec, wheel_filename, write_wheel
 from build_tools.planning.archs import render_cmake
 from build_tools.runner import Runner
 from build_tools.settings.groups import Compression, PackageFormat
@@ -41,9 +45,17 @@ class Artifact:
     path: Path
     sha256: str
     size: int
+    # "written", "up to date" (already in dist_dir), "linked"/"copied" (from another dist dir)
+    how: str = "written"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path), "sha256": self.sha256, "size": self.size}
+        return {
+            "kind": self.kind,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "size": self.size,
+            "how": self.how,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,18 +75,52 @@ class PackageResult:
         }
 
 
-def _artifact(kind: ArtifactKind, path: Path) -> Artifact:
-    return Artifact(kind=kind, path=path, sha256=sha256_file(path), size=path.stat().st_size)
+def _artifact(kind: ArtifactKind, path: Path, hashes: HashCache, how: str = "written") -> Artifact:
+    return Artifact(
+        kind=kind, path=path, sha256=hashes.sha256(path), size=path.stat().st_size, how=how
+    )
 
 
-def _still_current(dest: Path, manifest_path: Path, manifest: bytes) -> bool:
+def _still_current(dest: Path, manifest_path: Path, manifest: bytes, hashes: HashCache) -> bool:
     """An archive written from exactly this manifest's inputs, and unmodified since."""
     sums_path = dest.parent / "SHA256SUMS"
     if not (dest.is_file() and manifest_path.is_file() and sums_path.is_file()):
         return False
     if manifest_path.read_bytes() != manifest:
         return False
-    return parse_sums(sums_path.read_text()).get(dest.name) == sha256_file(dest)
+    return parse_sums(sums_path.read_text()).get(dest.name) == hashes.sha256(dest)
+
+
+def _reuse_or_write(
+    kind: ArtifactKind,
+    dest: Path,
+    write: Callable[[], Path],
+    *,
+    manifest_path: Path,
+    manifest: bytes,
+    hashes: HashCache,
+    index: ArtifactIndex,
+) -> Artifact:
+    """``dest`` as it is when current, else linked from an identical earlier one, else
+    written. Same manifest (tree, toolchain, plan, epoch) and same name (format, compression)
+    means the same bytes, so nothing is compressed twice."""
+    manifest_digest = digest(manifest.decode())
+    if _still_current(dest, manifest_path, manifest, hashes):
+        reporter.info(f"{dest.name} is up to date")
+        how = "up to date"
+    elif (found := index.find(dest.name, manifest_digest, besides=dest)) is not None:
+        source, sha256 = found
+        how = place_copy(source, dest)
+        hashes.remember(dest, sha256)
+        reporter.info(f"{dest.name}: {how} from {source.parent} (same manifest, not re-packed)")
+    else:
+        with reporter.step(f"Write {dest.name}"):
+            written = write()
+        assert written == dest, "the writer names its file as the caller expects"
+        how = "written"
+    artifact = _artifact(kind, dest, hashes, how)
+    index.record(dest, manifest_digest)
+    return artifact
 
 
 def package_build(
@@ -87,11 +133,14 @@ def package_build(
     source_date_epoch: int | None,
     runner: Runner,
     machine: str | None = None,
+    hashes: HashCache | None = None,
+    artifact_index: Path | None = None,
 ) -> PackageResult:
     """Write the packages of ``plan.staging_dir`` into ``dist_dir``; see the module docstring.
 
     ``source_date_epoch`` None means the source commit's time; ``machine`` defaults to this
-    host's (the tool builds natively).
+    host's (the tool builds natively). ``hashes`` remembers file hashes between runs and
+    ``artifact_index`` where each artifact was written (both kept in the work directory).
     """
     started = time.monotonic()
     epoch = plan.checkout.commit_time if source_date_epoch is None else source_date_epoch
@@ -110,8 +159,12 @@ def package_build(
         )
 
     staging = plan.staging_dir
+    hashes = hashes if hashes is not None else HashCache(dist_dir / ".no-hash-cache")
+    index = ArtifactIndex(
+        artifact_index if artifact_index is not None else dist_dir / ".no-index", hashes
+    )
     with reporter.step("Hash the staging tree"):
-        entries = scan_tree(staging)
+        entries = scan_tree(staging, hashes)
     manifest = build_manifest(
         plan,
         audits=audits,
@@ -120,17 +173,31 @@ def package_build(
         source_date_epoch=epoch,
     )
     manifest_path = dist_dir / f"{stem}.manifest.json"
+    written = manifest_bytes(manifest)
+
+    def reuse(kind: ArtifactKind, dest: Path, write: Callable[[], Path]) -> Artifact:
+        return _reuse_or_write(
+            kind,
+            dest,
+            write,
+            manifest_path=manifest_path,
+            manifest=written,
+            hashes=hashes,
+            index=index,
+        )
+
     artifacts: list[Artifact] = []
     if "tar" in formats:
         dest = dist_dir / (stem + tarball_suffix(compress))
-        if _still_current(dest, manifest_path, manifest_bytes(manifest)):
-            # Same tree, same toolchain, same plan and epoch: the archive would come out byte
-            # for byte the same, so an unchanged re-run does not spend a minute in gzip.
-            reporter.info(f"{dest.name} is up to date")
-        else:
-            with reporter.step(f"Write {dest.name}"):
-                write_tarball(entries, staging, dest, compress=compress, epoch=epoch, runner=runner)
-        artifacts.append(_artifact("tar", dest))
+        artifacts.append(
+            reuse(
+                "tar",
+                dest,
+                lambda: write_tarball(
+                    entries, staging, dest, compress=compress, epoch=epoch, runner=runner
+                ),
+            )
+        )
     if "wheel" in formats:
         public, commit = pep440_version(plan.checkout.describe)
         local = wheel_local_label(major, archs, commit=commit, with_vulkan=with_vulkan)
@@ -141,13 +208,19 @@ def package_build(
             f"({render_cmake(archs)}), built by ollama-build-tools",
             epoch=epoch,
         )
-        with reporter.step(f"Write the wheel ({spec.version})"):
-            wheel = write_wheel(entries, staging, dist_dir, spec)
-        artifacts.append(_artifact("wheel", wheel))
+        artifacts.append(
+            reuse(
+                "wheel",
+                dist_dir / wheel_filename(spec),
+                lambda: write_wheel(entries, staging, dist_dir, spec),
+            )
+        )
 
-    artifacts.append(_artifact("manifest", write_manifest(manifest, manifest_path)))
+    artifacts.append(_artifact("manifest", write_manifest(manifest, manifest_path), hashes))
     sums = update_sums(dist_dir, {a.path.name: a.sha256 for a in artifacts})
-    artifacts.append(_artifact("sha256sums", sums))
+    artifacts.append(_artifact("sha256sums", sums, hashes))
+    index.save()
+    hashes.save()
     return PackageResult(
         dist_dir=dist_dir,
         stem=stem,

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from build_tools.errors import InputError
+from build_tools.facts import HashCache
 from build_tools.files import sha256_file
 
 __all__ = ["TreeEntry", "scan_tree"]
@@ -79,8 +80,9 @@ def _checked_target(root: Path, path: Path, relative: str) -> str:
     return target
 
 
-def scan_tree(root: Path) -> list[TreeEntry]:
-    """Every directory, regular file and symlink under ``root``, sorted, files hashed."""
+def scan_tree(root: Path, hashes: HashCache | None = None) -> list[TreeEntry]:
+    """Every directory, regular file and symlink under ``root``, sorted, files hashed (or
+    their hash taken from ``hashes`` when size, mtime and inode are unchanged)."""
     if not root.is_dir():
         raise InputError(
             f"nothing to package: {root} is not a directory",
@@ -105,7 +107,7 @@ def scan_tree(root: Path) -> list[TreeEntry]:
                     kind="file",
                     executable=bool(info.st_mode & 0o111),
                     size=info.st_size,
-                    sha256=sha256_file(path),
+                    sha256=sha256_file(path) if hashes is None else hashes.sha256(path, info),
                 )
             )
         else:

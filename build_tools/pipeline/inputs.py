@@ -6,17 +6,19 @@ Shared by ``plan`` and the build pipeline, so both read the same options the sam
 from __future__ import annotations
 
 import contextlib
+import platform
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from build_tools.console import reporter
-from build_tools.errors import ConfigurationError
+from build_tools.errors import ConfigurationError, InventoryError
 from build_tools.files import directory_problem
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
-from build_tools.locks import exclusive
 from build_tools.planning.arch_plan import ArchRequest, TreeStock, request_tokens
+from build_tools.planning.cpu_variants import CpuVariantRequest
 from build_tools.runner import Runner
 from build_tools.settings.groups import (
     ArchSettings,
@@ -25,14 +27,18 @@ from build_tools.settings.groups import (
     TargetSettings,
     ToolkitSettings,
 )
-from build_tools.source.checkout import Checkout, SourceSpec, prepare_source
 from build_tools.toolkit.request import ToolkitRequest
+
+if TYPE_CHECKING:
+    from build_tools.planning.cpu_variants import CpuVariantChoice
+    from build_tools.source.checkout import Checkout
 
 __all__ = [
     "WORKDIR_PARTS",
     "arch_request",
     "check_directory",
     "checkout_of",
+    "cpu_variant_choice",
     "gather_inventory",
     "needs_local_gpus",
     "target_of",
@@ -59,6 +65,8 @@ def using_workdir(workdir: Path, runner: Runner) -> Iterator[None]:
     """Check the work directory, create it, and hold its lock while the body runs: a second
     run on the same directory waits (saying so) instead of fetching or building into it at
     the same time. A dry run only checks."""
+    from build_tools.locks import exclusive  # build-only: plan never takes the lock
+
     check_directory(workdir, "--workdir")
     for part in WORKDIR_PARTS:
         check_directory(workdir / part, "--workdir")
@@ -79,6 +87,9 @@ def using_workdir(workdir: Path, runner: Runner) -> Iterator[None]:
 
 def checkout_of(source: SourceSettings, workdir: Path, runner: Runner) -> Checkout:
     """--source/--ref/--source-dir/--force to a checkout (fetched into ``workdir`` if needed)."""
+    # Imported here: `plan` reads this module's inventory and arch helpers, never a checkout.
+    from build_tools.source.checkout import SourceSpec, prepare_source
+
     spec = SourceSpec(
         url=source.source,
         ref=source.ref,
@@ -181,3 +192,38 @@ def toolkit_request(settings: ToolkitSettings) -> ToolkitRequest:
         cuda_home=cuda_home,
         cache_dir=settings.cache.cache_dir,
     )
+
+
+def cpu_variant_choice(
+    request: CpuVariantRequest,
+    inventory_file: Path | None,
+    generation: Generation,
+    release: OllamaVersion | None,
+    inventory: Inventory,
+) -> CpuVariantChoice:
+    """``--cpu-variants`` for this tree: ``auto`` is native for a local build (no
+    --inventory), all for a build planned from an inventory file; native reads the inventory's
+    CPU flags, or this machine's when no inventory file was given (``--arch`` detects no GPU)."""
+    from build_tools.gpus.cpuinfo import read_cpuinfo
+    from build_tools.planning.cpu_variants import (
+        VARIANT_ARCHS,
+        CpuVariantChoice,
+        choose_variants,
+    )
+
+    if platform.machine() not in VARIANT_ARCHS:
+        return CpuVariantChoice(names=None, reason=f"all ({platform.machine()} build machine)")
+    auto = request.mode == "auto"
+    if auto:
+        request = CpuVariantRequest("all" if inventory_file is not None else "native")
+    cpu = inventory.cpu
+    if cpu is None and inventory_file is None and request.mode == "native":
+        try:
+            cpu = read_cpuinfo()
+        except InventoryError as error:
+            if not auto:
+                raise
+            reporter.notice(f"building all CPU variants: {error.message}")
+            request = CpuVariantRequest("all")
+    variants = generation.cpu_variants_at(release)
+    return choose_variants(request, variants, registry().cpu_features, cpu)

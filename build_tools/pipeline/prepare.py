@@ -24,7 +24,12 @@ from build_tools.errors import (
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
-from build_tools.pipeline.inputs import arch_request, checkout_of, toolkit_request
+from build_tools.pipeline.inputs import (
+    arch_request,
+    checkout_of,
+    cpu_variant_choice,
+    toolkit_request,
+)
 from build_tools.planning.arch_plan import ArchPlan, ArchRequest, TreeStock, make_arch_plan
 from build_tools.planning.cuda_support import installable_versions_for
 from build_tools.programs import (
@@ -312,6 +317,13 @@ def make_build_plan(
     host_compiler = check_host_compiler(toolkit.root, toolkit.version, runner)
     go = find_go(runner, patched.tree.go_required)
     compile_settings = settings.compile
+    cpu = cpu_variant_choice(
+        compile_settings.cpu_variants,
+        settings.inventory.inventory,
+        patched.tree.generation,
+        fetched.release,
+        planned.arch_plan.inventory,
+    )
     options = BuildOptions(
         workdir=fetched.workdir,
         jobs=compile_settings.jobs or suggested_jobs(len(planned.arch_plan.archs)),
@@ -323,6 +335,8 @@ def make_build_plan(
         with_vulkan=compile_settings.with_vulkan,
         accept_validation_hole=compile_settings.accept_validation_hole,
         host_compiler=host_compiler.path,
+        cpu_variants=cpu.names,
+        cpu_variants_reason=cpu.reason,
     )
     return BuildPlan(
         arch_plan=planned.arch_plan,

@@ -13,6 +13,7 @@ other - that tuple is the order - and returns a :class:`BuildResult`, which ``bu
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,16 @@ from build_tools.pipeline.prepare import (
     refuse_unbuildable,
     workdir_of,
 )
-from build_tools.pipeline.steps import run_steps
+from build_tools.pipeline.stamps import (
+    Skipped,
+    Stamps,
+    binary_facts,
+    build_products,
+    go_inputs,
+    staging_facts,
+    step_inputs,
+)
+from build_tools.pipeline.steps import run_steps, skip_step
 from build_tools.planning.arch_plan import ArchPlan
 from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step, steps_until
@@ -68,6 +78,7 @@ class BuildResult:
     package: PackageResult | None = None
     verify: VerifyReport | None = None
     runtime_links: tuple[RuntimeLink, ...] = ()
+    skipped: tuple[Skipped, ...] = ()  # steps an unchanged re-run did not repeat
 
     def to_json(self) -> dict[str, Any]:
         """The build summary (``build --json``)."""
@@ -78,6 +89,7 @@ class BuildResult:
             "runtime_links": [link.to_json() for link in self.runtime_links],
             "package": None if self.package is None else self.package.to_json(),
             "verify": None if self.verify is None else self.verify.to_json(),
+            "skipped": [s.to_json() for s in self.skipped],
         }
 
 
@@ -94,6 +106,9 @@ class _State:
     patched: Patched | None = None
     plan: BuildPlan | None = None
     steps: list[Step] = field(default_factory=list)
+    all_steps: list[Step] = field(default_factory=list)  # the recipe's, ignoring --stop-after
+    stamps: Stamps | None = None  # None under --dry-run: nothing is skipped or recorded
+    skipped: list[Skipped] = field(default_factory=list)
     complete: bool = False
     audits: list[ArchComparison] = field(default_factory=list)
     runtime_links: list[RuntimeLink] = field(default_factory=list)
@@ -126,24 +141,80 @@ def _patch(state: _State) -> None:
     state.plan = make_build_plan(
         state.settings, state.fetched, state.planned, state.patched, state.runner
     )
-    state.steps = steps_until(
-        recipe_for(state.plan.tree.generation).steps(state.plan),
-        state.settings.compile.stop_after,
-    )
+    state.all_steps = recipe_for(state.plan.tree.generation).steps(state.plan)
+    state.steps = steps_until(state.all_steps, state.settings.compile.stop_after)
     if state.on_planned is not None:
         state.on_planned(state.plan)
 
 
 def _configure_and_build(state: _State) -> None:
+    plan = state.frozen_plan()
     steps = [s for s in state.steps if s.phase in COMPILE_PHASES]
-    run_steps(state.frozen_plan(), steps, state.runner, fresh_staging=True)
+    if not state.runner.dry_run:
+        # The staging tree is kept while the commands that fill it are the same: an unchanged
+        # re-run then finds every installed file as it left it (pipeline.stamps). Otherwise
+        # it is wiped: files of an earlier plan must not leak into this one.
+        state.stamps = Stamps(plan)
+        key = {
+            "staging": str(plan.staging_dir),
+            "steps": step_inputs(
+                [s for s in state.all_steps if s.phase in ("configure", "install")]
+            ),
+        }
+        if not state.stamps.matches("staging", key):
+            state.stamps.drop("staging", "install", "go")
+            if plan.staging_dir.exists():
+                shutil.rmtree(plan.staging_dir)
+            state.stamps.write("staging", key)
+    run_steps(plan, steps, state.runner)
 
 
 def _install(state: _State) -> None:
     steps = [s for s in state.steps if s.phase in INSTALL_PHASES]
     first = 1 + sum(s.phase in COMPILE_PHASES for s in state.steps)
-    run_steps(state.frozen_plan(), steps, state.runner, fresh_staging=False, first_number=first)
     state.complete = state.settings.compile.stop_after is None
+    if state.stamps is None:
+        run_steps(state.frozen_plan(), steps, state.runner, first_number=first)
+    elif not state.complete:
+        state.stamps.drop("install", "go")
+        run_steps(state.frozen_plan(), steps, state.runner, first_number=first)
+    else:
+        _install_unless_unchanged(state, state.stamps, steps, first)
+
+
+def _install_unless_unchanged(state: _State, stamps: Stamps, steps: list[Step], first: int) -> None:
+    """Run the install and Go steps whose inputs changed since their stamp; skip the rest."""
+    plan, runner = state.frozen_plan(), state.runner
+    installs = [s for s in steps if s.phase == "install"]
+    products = build_products(plan)
+    recorded = {"steps": step_inputs(installs), "products": products}
+    number = first
+    if stamps.matches("install", {**recorded, "staging": staging_facts(plan)}):
+        why = "the build trees' libraries and the staging tree are as the last install left them"
+        for step in installs:
+            state.skipped.append(skip_step(plan, step, number, why))
+            number += 1
+    else:
+        stamps.drop("install")
+        run_steps(plan, installs, runner, first_number=number)
+        number += len(installs)
+    for step in (s for s in steps if s.phase == "go"):
+        inputs = go_inputs(plan, step, runner, stamps.hashes)
+        binary = plan.staging_dir / "bin" / "ollama"
+        if inputs is not None and stamps.matches(
+            "go", {"inputs": inputs, "binary": binary_facts(binary)}
+        ):
+            why = "same command, ldflags, Go version, environment and source tree"
+            state.skipped.append(skip_step(plan, step, number, why))
+        else:
+            stamps.drop("go")
+            # Go refuses to overwrite a file that is not a Go binary (a damaged one, say).
+            binary.unlink(missing_ok=True)
+            run_steps(plan, [step], runner, first_number=number)
+            if inputs is not None:
+                stamps.write("go", {"inputs": inputs, "binary": binary_facts(binary)})
+        number += 1
+    stamps.write("install", {**recorded, "staging": staging_facts(plan)})
 
 
 def _audit(state: _State) -> None:
@@ -179,6 +250,8 @@ def _package(state: _State) -> None:
         dist_dir=Path(package.dist_dir).resolve(),
         source_date_epoch=package.source_date_epoch,
         runner=state.runner,
+        hashes=None if state.stamps is None else state.stamps.hashes,
+        artifact_index=None if state.stamps is None else state.stamps.dir / "artifacts.json",
     )
 
 
@@ -226,6 +299,7 @@ def run_build(
         go_variables=state.go_variables,
         package=state.package,
         verify=state.verify,
+        skipped=tuple(state.skipped),
     )
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Sequence
 
 from build_tools.build_plan import BuildPlan
 from build_tools.console import reporter
+from build_tools.pipeline.stamps import Skipped
 from build_tools.recipes.base import Step
 from build_tools.runner import Runner
 
-__all__ = ["NINJA_PROGRESS", "run_steps"]
+__all__ = ["NINJA_PROGRESS", "run_steps", "skip_step"]
 
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\]")
 
@@ -43,15 +43,21 @@ def run_steps(
     steps: Sequence[Step],
     runner: Runner,
     *,
-    fresh_staging: bool,
     first_number: int = 1,
 ) -> None:
     """Run every step in order; a failure raises CommandFailedError naming the step's log.
 
     Logs are numbered from ``first_number`` in the order the steps run."""
-    # A fresh staging tree for each build: files of an earlier plan must not leak into this one.
-    if fresh_staging and not runner.dry_run and plan.staging_dir.exists():
-        shutil.rmtree(plan.staging_dir)
     for number, step in enumerate(steps, start=first_number):
         with reporter.step(step.title):
             _run_step(step, number, plan, runner)
+
+
+def skip_step(plan: BuildPlan, step: Step, number: int, why: str) -> Skipped:
+    """Say that ``step`` is not run, and leave that in its log (an older log of the step would
+    otherwise look like this run's)."""
+    reporter.info(f"✓ {step.title}: skipped, {why}")
+    plan.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = plan.log_dir / f"{number:02d}-{step.name}.log"
+    log_path.write_text(f"skipped: {why} (see {plan.options.workdir / 'stamps'})\n")
+    return Skipped(step.name, step.title, why)

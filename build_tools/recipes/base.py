@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,7 +17,16 @@ from build_tools.settings.groups import PHASES, Phase
 if TYPE_CHECKING:
     from build_tools.build_plan import BuildPlan
 
-__all__ = ["GO_MODULE", "PHASES", "Phase", "Recipe", "Step", "go_build_step", "steps_until"]
+__all__ = [
+    "GO_MODULE",
+    "PHASES",
+    "Phase",
+    "Recipe",
+    "Step",
+    "cpu_variant_defines",
+    "go_build_step",
+    "steps_until",
+]
 
 # Every generation's -X variables live under this module path.
 GO_MODULE = "github.com/ollama/ollama"
@@ -73,3 +83,15 @@ def go_build_step(plan: BuildPlan, ldflags: tuple[str, ...], env: Mapping[str, s
         cwd=plan.checkout.root,
         env=env,
     )
+
+
+def cpu_variant_defines(plan: BuildPlan) -> list[str]:
+    """The CMake project include that drops the ggml CPU variants ``--cpu-variants`` left out
+    (``resources/cmake/cpu_variants.cmake``). Always passed, the list empty for all of them,
+    so that a build directory configured for fewer variants builds all again."""
+    include = resources.files("build_tools").joinpath("resources/cmake/cpu_variants.cmake")
+    names = plan.options.cpu_variants
+    return [
+        f"-DCMAKE_PROJECT_INCLUDE={include}",
+        f"-DBUILD_TOOLS_CPU_VARIANTS={'' if names is None else ';'.join(names)}",
+    ]

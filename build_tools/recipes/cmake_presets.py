@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Step, go_build_step
+from build_tools.recipes.base import GO_MODULE, Step, cpu_variant_defines, go_build_step
 
 if TYPE_CHECKING:
     from build_tools.build_plan import BuildPlan
@@ -93,12 +93,12 @@ class CMakePresetRecipe:
         # Keep the CPU build from enabling CUDA with whatever nvcc it might find (it would
         # default to `native`, which fails on a machine without GPU): a defined, false value
         # makes check_language(CUDA) skip its search.
-        cpu_defines = ["-DCMAKE_CUDA_COMPILER=OFF"]
+        cpu_defines = ["-DCMAKE_CUDA_COMPILER=OFF", *cpu_variant_defines(plan)]
         return [
             Step(
                 phase="configure",
                 name="configure-cpu",
-                title="Configure CPU backends",
+                title=f"Configure CPU backends ({plan.options.cpu_variants_reason})",
                 argv=(
                     cmake,
                     "--preset",

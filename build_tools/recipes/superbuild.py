@@ -34,7 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Phase, Step, go_build_step
+from build_tools.recipes.base import GO_MODULE, Phase, Step, cpu_variant_defines, go_build_step
 from build_tools.runner import prepend_path
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ class SuperbuildRecipe:
         ]
         nested = ["local", cuda, *(["vulkan"] if plan.options.with_vulkan else [])]
         steps += [self._configure_nested(plan, name, env) for name in nested]
+        steps.append(self._cpu_variants(plan, env))
         steps.append(self._build(plan, "cpu", "local", "Build llama-server and CPU backends", env))
         if plan.options.with_vulkan:
             steps.append(self._build(plan, "cpu", "vulkan", "Build the Vulkan backend", env))
@@ -174,6 +175,25 @@ class SuperbuildRecipe:
                 str(self._binary_dir(plan)),
                 "--target",
                 stamp,
+            ),
+            env=env,
+        )
+
+    def _cpu_variants(self, plan: BuildPlan, env: Mapping[str, str | None]) -> Step:
+        """Configure the CPU build (``llama-server-local``) again with the project include
+        that drops the CPU variants --cpu-variants leaves out: the superbuild forwards only
+        GGML_*/LLAMA_* cache variables to its nested builds, and ggml has no variable that
+        selects variants. Its install globs ``bin/libggml-cpu*``, so what is not built is not
+        installed either. The CUDA build's targets need no CPU variant."""
+        return Step(
+            phase="configure",
+            name="configure-local-cpu-variants",
+            title=f"Select CPU variants ({plan.options.cpu_variants_reason})",
+            argv=(
+                str(plan.options.cmake),
+                "-B",
+                str(self._binary_dir(plan) / "llama-server-local"),
+                *cpu_variant_defines(plan),
             ),
             env=env,
         )

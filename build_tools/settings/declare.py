@@ -219,7 +219,9 @@ def _jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    return value
+    if value is None or isinstance(value, str | int | float | bool | dict):
+        return value
+    return str(value)  # a parsed value (--cpu-variants) as it is written
 
 
 # --- resolution ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from build_tools.planning.archs import PtxPolicy
+from build_tools.planning.cpu_variants import CpuVariantRequest, parse_cpu_variants
 from build_tools.settings import parse
 from build_tools.settings.declare import REQUIRED, group, option
 
@@ -314,6 +315,18 @@ class CompileSettings:
         "--compiler-cache",
         choices=get_args(CompilerCache),
         help="compiler launcher for C, C++ and CUDA (default auto: ccache, else sccache)",
+    )
+    cpu_variants: CpuVariantRequest = option(
+        CpuVariantRequest("auto"),
+        "--cpu-variants",
+        metavar="{all,native,LIST}",
+        parse=parse_cpu_variants,
+        help="ggml CPU backend variants to build: all (upstream's set, for a release), native "
+        "(the one ggml loads on the target CPU - this machine's, or the --inventory's recorded "
+        "by `detect` - plus the baseline it falls back to) or a list such as x64,haswell "
+        "(the baseline is always added). Default auto: native for a local build (no "
+        "--inventory, no --profile), all for a build from --inventory or a --profile (CI and "
+        "release builds)",
     )
     with_vulkan: bool = option(
         False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -56,6 +55,8 @@ class ProfilesFile:
 
 
 def did_you_mean(word: str, candidates: Sequence[str] | Mapping[str, Any]) -> str:
+    import difflib  # only for a mistyped name
+
     close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
     return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
 

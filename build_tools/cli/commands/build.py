@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from build_tools.build_plan import BuildPlan
 from build_tools.cli.commands.plan import show_plan
 from build_tools.cli.output import print_json
@@ -10,10 +12,11 @@ from build_tools.console import Row, reporter
 from build_tools.pipeline.prepare import source_is_fetched
 from build_tools.pipeline.run import run_build, run_preview
 from build_tools.pipeline.summary import write_build_summary
+from build_tools.planning.cpu_variants import CpuVariantRequest
 from build_tools.settings.commands import BuildSettings
 from build_tools.verify.show import show_report
 
-__all__ = ["run", "show_build_plan"]
+__all__ = ["release_defaults", "run", "show_build_plan"]
 
 
 def show_build_plan(plan: BuildPlan) -> None:
@@ -23,7 +26,19 @@ def show_build_plan(plan: BuildPlan) -> None:
     reporter.table("Backends", ["backend", "built", "archs or reason"], rows)
 
 
+def release_defaults(settings: BuildSettings, context: Context) -> BuildSettings:
+    """A build from a --profile is a release (CI) build: ``--cpu-variants auto`` means all."""
+    compile_settings = settings.compile
+    if context.options.profile is None or compile_settings.cpu_variants.mode != "auto":
+        return settings
+    every = CpuVariantRequest("all")
+    return dataclasses.replace(
+        settings, compile=dataclasses.replace(compile_settings, cpu_variants=every)
+    )
+
+
 def run(settings: BuildSettings, context: Context) -> int:
+    settings = release_defaults(settings, context)
     runner = context.runner
     if settings.compile.with_vulkan:
         reporter.warning(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
+from build_tools.cli.commands.build import release_defaults
 from build_tools.cli.output import print_json
 from build_tools.cli.spec import Context
 from build_tools.console import Row, reporter
@@ -58,7 +59,7 @@ def run(settings: ReproducibleSettings, context: Context) -> int:
             "verify-reproducible builds twice to compare the results; a dry run cannot",
             hint="to see the commands, run `--dry-run build` with the same options",
         )
-    build = settings.build
+    build = release_defaults(settings.build, context)
     if context.options.source_of("compiler-cache") is Source.DEFAULT:
         # A compiler cache would hand the second build the first one's objects and hide
         # every non-deterministic compile; an explicit --compiler-cache is respected.

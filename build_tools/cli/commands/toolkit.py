@@ -48,7 +48,9 @@ def _show(title: str, items: list[InstalledToolkit]) -> None:
     # Paths are printed verbatim: a table or a wrapped line would cut them where they cannot be
     # copied from.
     for item in items:
-        reporter.raw(f"CUDA {item.toolkit.version} ({item.toolkit.provider}): {item.toolkit.root}")
+        reporter.raw(
+            f"CUDA {item.toolkit.version} ({item.toolkit.provider}): {item.toolkit.root}\n"
+        )
 
 
 def _planned_json(toolkit: Toolkit) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def run_install(settings: ToolkitInstallSettings, context: Context) -> int:
     else:
         _show(f"CUDA {toolkit.version} toolkit", [installed])
         reporter.raw(
-            f"use with: -DCMAKE_CUDA_COMPILER={toolkit.nvcc} -DCUDAToolkit_ROOT={toolkit.root}"
+            f"use with: -DCMAKE_CUDA_COMPILER={toolkit.nvcc} -DCUDAToolkit_ROOT={toolkit.root}\n"
         )
     return 0
 
