@@ -11,13 +11,13 @@ import posixpath
 from pathlib import Path
 
 import pytest
-from elf_fixture import write_elf
+from elf_fixture import elf_bytes, write_elf
 from hypothesis import given
 from hypothesis import strategies as st
 
 from build_tools.__main__ import main
-from build_tools.audit import AuditError, audit_runtime_links
-from build_tools.audit.dynamic import DynamicInfo
+from build_tools.audit import AuditError, UnreadableArtifactError, audit_runtime_links
+from build_tools.audit.dynamic import DynamicInfo, read_dynamic
 from build_tools.audit.runtime_links import runtime_links
 
 CUDA = "lib/ollama/cuda_v12"
@@ -162,3 +162,27 @@ def test_a_resolved_runtime_is_shipped_and_reached_only_through_the_package(
         assert not posixpath.normpath(link.found).startswith("..")
     if entries and not entries[0].startswith(("$ORIGIN", "${ORIGIN}")):
         assert link.problem is not None  # the first place searched is not the package
+
+
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 479), st.integers(0, 255)), max_size=8),
+    length=st.integers(0, 480),
+)
+def test_a_damaged_dynamic_table_is_unreadable_never_a_crash(
+    tmp_path_factory: pytest.TempPathFactory, cuts: list[tuple[int, int]], length: int
+) -> None:
+    data = bytearray(elf_bytes(["libcudart.so.12"], runpath=["$ORIGIN"]))
+    for offset, value in cuts:
+        if offset < len(data):
+            data[offset] = value
+    path = tmp_path_factory.mktemp("elf") / "libggml-cuda.so"
+    path.write_bytes(bytes(data[:length]))
+    outcome: DynamicInfo | UnreadableArtifactError
+    try:
+        outcome = read_dynamic(path)
+    except UnreadableArtifactError as error:  # the one way a damaged file may fail
+        outcome = error
+    if isinstance(outcome, UnreadableArtifactError):
+        assert outcome.exit_code == 8
+    else:
+        assert all(isinstance(name, str) for name in outcome.needed)

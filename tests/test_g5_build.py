@@ -270,3 +270,23 @@ def test_dry_run_prints_the_superbuild_and_touches_nothing(
         assert expected in text, expected
     assert not workdir.exists()
     assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")
+def test_arch_preset_of_a_build_comes_from_the_trees_own_presets(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The fixture's stock cuda_v12 list differs from every built-in G5 row: the tree wins.
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    args = [*dry_run_args(source, tmp_path / "w", seed_inventory, llama), "--arch", "preset"]
+    code, _, err = build(capsys, [*args, "--exclude-arch", "50"])
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert (
+        "--arch preset: CUDA 12 stock list from the tree's llama/server/CMakePresets.json" in text
+    )
+    assert "-DCMAKE_CUDA_ARCHITECTURES=52-virtual;60;61;75;86" in text

@@ -42,6 +42,12 @@ __all__ = [
 
 DEFAULT_LLAMA_CPP_SOURCE = "https://github.com/ggml-org/llama.cpp.git"
 OVERRIDE_FLAG = "--accept-unverified-llama-cpp"
+# Why an unverified tree is a risk beyond the compat patches: the Go code of a tag passes flags
+# that only its pinned llama-server knows (docs/generations.md, "Go and llama.cpp are coupled").
+COUPLING = (
+    "Ollama's Go code passes llama-server flags of its pinned llama.cpp (from v0.32.6: "
+    "--load-mode), so a model that fails to load with this tree may need the pinned one"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,7 +154,7 @@ def _from_git(spec: LlamaCppSpec, url: str, ours: set[str], runner: Runner) -> L
                     hint=f"pass a clone that has tag {spec.tag}, or {OVERRIDE_FLAG} to build "
                     "its HEAD instead (recorded as unverified)",
                 )
-            reporter.warning(f"{message}; building its HEAD ({OVERRIDE_FLAG})")
+            reporter.warning(f"{message}; building its HEAD ({OVERRIDE_FLAG}). {COUPLING}")
             ref, note = "HEAD", f"source has no tag {spec.tag}; its HEAD was used"
         # Differences that are only our own patches may be discarded: they are re-applied.
         force = spec.force or (root.exists() and changed_files(runner, root) <= ours)
@@ -222,7 +228,7 @@ def _from_directory(spec: LlamaCppSpec, tree: Path, runner: Runner) -> LlamaCppS
             hint=f"pass a llama.cpp clone or URL that has tag {spec.tag}, or {OVERRIDE_FLAG} "
             "if you know this tree matches (the build then records it as unverified)",
         )
-    reporter.warning(f"{message}; using it anyway ({OVERRIDE_FLAG})")
+    reporter.warning(f"{message}; using it anyway ({OVERRIDE_FLAG}). {COUPLING}")
     dest = spec.workdir / "sources" / f"llama.cpp-dir-{source_slug(str(tree))}"
     _copy_directory(tree, dest, runner)
     return LlamaCppSource(
