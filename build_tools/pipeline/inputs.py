@@ -15,7 +15,6 @@ from build_tools.console import reporter
 from build_tools.errors import ConfigurationError, InventoryError
 from build_tools.files import directory_problem
 from build_tools.generations import Generation, OllamaVersion, registry
-from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
 from build_tools.planning.arch_plan import ArchRequest, request_tokens
 from build_tools.planning.cpu_variants import CpuVariantRequest
@@ -126,6 +125,8 @@ def gather_inventory(
         return load_inventory(settings.inventory)
     if arch is not None and not needs_local_gpus(arch):
         return Inventory(gpus=(), source="none", notices=(NOT_DETECTED,))
+    from build_tools.gpus.detect import detect_inventory  # not needed with --inventory
+
     return detect_inventory(runner)
 
 
