@@ -6,7 +6,7 @@ Shared by ``plan`` and the build pipeline, so both read the same options the sam
 from __future__ import annotations
 
 import contextlib
-import platform
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -210,8 +210,9 @@ def cpu_variant_choice(
         choose_variants,
     )
 
-    if platform.machine() not in VARIANT_ARCHS:
-        return CpuVariantChoice(names=None, reason=f"all ({platform.machine()} build machine)")
+    machine = os.uname().machine
+    if machine not in VARIANT_ARCHS:
+        return CpuVariantChoice(names=None, reason=f"all ({machine} build machine)")
     auto = request.mode == "auto"
     if auto:
         request = CpuVariantRequest("all" if inventory_file is not None else "native")
