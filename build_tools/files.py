@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -23,6 +22,8 @@ CHUNK = 1 << 20
 
 def sha256_file(path: Path) -> str:
     """The sha256 of a file, read in 1 MiB blocks (packages are GiBs)."""
+    import hashlib  # not at start-up: most commands never hash a file
+
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):

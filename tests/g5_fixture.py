@@ -62,16 +62,19 @@ set(CMAKE_LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 
 add_library(ggml-base SHARED ggml/src/ggml.c)
 target_include_directories(ggml-base PUBLIC ggml/include)
-set(CPU_VARIANTS ggml-cpu-x64 ggml-cpu-haswell)
-foreach(variant ${CPU_VARIANTS})
-    add_library(${variant} MODULE ggml/src/ggml-cpu.c)
-    target_link_libraries(${variant} PRIVATE ggml-base)
+# As ggml_add_backend_library() does with GGML_BACKEND_DL: every backend module is a
+# dependency of the library llama-server links, so building llama-server builds them all.
+foreach(tag x64 sse42 haswell)
+    add_library(ggml-cpu-${tag} MODULE ggml/src/ggml-cpu.c)
+    target_link_libraries(ggml-cpu-${tag} PRIVATE ggml-base)
 endforeach()
 
 add_library(llama SHARED src/llama.cpp)
 target_include_directories(llama PUBLIC include)
 target_link_libraries(llama PUBLIC ggml-base)
-add_dependencies(llama ${CPU_VARIANTS})
+foreach(tag x64 sse42 haswell)
+    add_dependencies(llama ggml-cpu-${tag})
+endforeach()
 add_executable(llama-server tools/server/server.cpp)
 target_link_libraries(llama-server PRIVATE llama)
 

@@ -84,13 +84,16 @@ def _cmakelists(generation: str) -> str:
 
             add_library(ggml-base SHARED ggml/base.c)
             target_include_directories(ggml-base PUBLIC ggml)
-            set(CPU_VARIANTS ggml-cpu-x64 ggml-cpu-haswell)
-            foreach(variant ${{CPU_VARIANTS}})
-                add_library(${{variant}} MODULE ggml/cpu.c)
-                target_compile_definitions(${{variant}} PRIVATE VARIANT="${{variant}}")
-                target_link_libraries(${{variant}} PRIVATE ggml-base)
+            # As ggml_add_cpu_backend_variant() does: each variant is a dependency of
+            # ggml-cpu, and the CPU component installs that dependency list.
+            add_custom_target(ggml-cpu)
+            foreach(tag x64 sse42 haswell)
+                add_library(ggml-cpu-${{tag}} MODULE ggml/cpu.c)
+                target_compile_definitions(ggml-cpu-${{tag}} PRIVATE VARIANT="ggml-cpu-${{tag}}")
+                target_link_libraries(ggml-cpu-${{tag}} PRIVATE ggml-base)
+                add_dependencies(ggml-cpu ggml-cpu-${{tag}})
             endforeach()
-            add_custom_target(ggml-cpu DEPENDS ${{CPU_VARIANTS}})
+            get_target_property(CPU_VARIANTS ggml-cpu MANUALLY_ADDED_DEPENDENCIES)
             install(TARGETS ggml-base ${{CPU_VARIANTS}}
                 RUNTIME_DEPENDENCIES PRE_EXCLUDE_REGEXES ".*"
                 RUNTIME DESTINATION ${{OLLAMA_INSTALL_DIR}} COMPONENT CPU

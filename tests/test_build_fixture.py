@@ -108,6 +108,7 @@ def test_g4_build_release_layout_planned_sass_and_incremental_rebuilds(
     assert {p.name for p in lib.glob("libggml-*.so")} == {
         "libggml-base.so",
         "libggml-cpu-x64.so",
+        "libggml-cpu-sse42.so",
         "libggml-cpu-haswell.so",
     }
     cuda_lib = lib / "cuda_v12" / "libggml-cuda.so"

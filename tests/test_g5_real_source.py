@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -100,3 +101,40 @@ def test_real_v0_32_2_superbuild_with_patched_llama_cpp_compiles_planned_archs(
         audit = read_library(cuda / obj)
         assert audit.sass == ("61", "86"), obj
         assert audit.ptx == ("86",), obj
+
+
+def _variants_ninja_would_build(build_dir: Path, target: str) -> set[str]:
+    """The ggml-cpu-<variant> modules among ``target``'s inputs (transitive; ``ninja -n`` would
+    stop at the CONFIGURE_DEPENDS re-check of llama/server's globs)."""
+    plan = subprocess.run(
+        ["ninja", "-C", str(build_dir), "-t", "inputs", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(re.findall(r"libggml-cpu-([a-z0-9_.]+)\.so", plan))
+
+
+def test_real_v0_32_2_llama_server_builds_only_the_chosen_cpu_variants(
+    tmp_path: Path, cuda12_toolkit: Toolkit, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del cuda12_toolkit
+    repo, llama = ollama_repo(), llama_cpp_source()
+    source = materialise_tag(repo, TAG, tmp_path / "src")
+    inventory = write_json_inventory(tmp_path / "seed.json", SEED_BOX)
+    common = [
+        "build", "--source", str(source), "--ref", TAG, "--workdir", str(tmp_path / "work"),
+        "--inventory", str(inventory), "--llama-cpp-source", llama,
+        "--accept-unverified-llama-cpp", "--cuda", "12.4", "--arch", "86",
+        "--stop-after", "configure", "--json",
+    ]  # fmt: skip
+    assert main([*common, "--cpu-variants", "haswell"]) == 0, capsys.readouterr().err
+    local = Path(json.loads(capsys.readouterr().out)["build_dir"]) / "superbuild"
+    local = local / "llama-server-local"
+    # The superbuild's CPU build targets (llama-server, llama-quantize) pull in only these; its
+    # install globs the modules that were built.
+    assert _variants_ninja_would_build(local, "llama-server") == {"x64", "haswell"}
+    assert _variants_ninja_would_build(local, "llama-quantize") <= {"x64", "haswell"}
+
+    assert main([*common, "--cpu-variants", "all"]) == 0, capsys.readouterr().err
+    assert len(_variants_ninja_would_build(local, "llama-server")) == 14

@@ -7,6 +7,7 @@ crash at start, ignore SIGTERM, or answer generate with an empty completion.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from build_tools.__main__ import main
 from build_tools.console import reporter
 from build_tools.errors import UnreadableArtifactError, VerifyError
 from build_tools.generations import OllamaVersion
+from build_tools.gpus.cpuinfo import CpuInfo
 from build_tools.gpus.inventory import Inventory
 from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.runner import Runner
@@ -253,3 +255,19 @@ def test_excluded_m10_in_the_server_log_fails_verify_naming_it(tmp_path: Path) -
     with pytest.raises(VerifyError, match="Tesla M10") as raised:
         report.raise_if_failed()
     assert raised.value.exit_code == 13
+
+
+@pytest.mark.usefixtures("quiet_env")
+def test_report_names_the_installs_cpu_variants_and_the_one_this_cpu_loads(
+    tmp_path: Path,
+) -> None:
+    install = make_install(tmp_path / "install")
+    for name in ("libggml-cpu-x64.so", "libggml-cpu-haswell.so", "libggml-cpu-icelake.so"):
+        (install / "lib" / "ollama" / name).write_bytes(b"placeholder")
+    flags = frozenset(["sse4_2", "avx", "f16c", "fma", "avx2", "bmi2"])
+    local = dataclasses.replace(NO_GPUS, cpu=CpuInfo(arch="x86_64", flags=flags))
+    report = run_verification(install, EXPECT, Runner(), local=local, timeout=30)
+    assert report.ok, report.failures
+    assert (
+        "CPU variants in the install: haswell, icelake, x64; this CPU loads haswell" in report.notes
+    )

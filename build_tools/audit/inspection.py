@@ -22,10 +22,12 @@ from typing import Any
 from build_tools.audit.layout import Backend, Layout, read_layout
 from build_tools.audit.runtime_links import RuntimeLink, runtime_links
 from build_tools.audit.scan import BuildInfo, ScannedTree, scan
-from build_tools.generations import Generation, registry
+from build_tools.generations import CpuVariantSet, Generation, registry
+from build_tools.gpus.cpuinfo import CpuInfo
 from build_tools.gpus.inventory import Gpu, Inventory
 from build_tools.planning.archs import CudaArch, render_cmake
 from build_tools.planning.coverage import GpuCoverage, OllamaRule, gpu_coverage
+from build_tools.planning.cpu_variants import VARIANT_ARCHS, best_variant, can_load
 from build_tools.runner import Runner
 
 __all__ = [
@@ -108,6 +110,10 @@ class Inspection:
     notices: tuple[str, ...]
     warnings: tuple[str, ...]
     runtime_links: tuple[RuntimeLink, ...] = ()
+    # CPU variants of the install the inventory's CPU (this machine's) can load, and the one
+    # ggml picks; None when unknown (no CPU flags, no variants, a generation without a list).
+    cpu_loadable: tuple[str, ...] | None = None
+    cpu_loads: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         info = self.tree.build_info
@@ -123,6 +129,9 @@ class Inspection:
             "backends": [_backend_json(b) for b in self.layout.backends],
             "inventory": self.inventory.to_json() if self.inventory else None,
             "gpus": [g.to_json() for g in self.gpus],
+            "cpu_variants": None
+            if self.cpu_loadable is None
+            else {"loadable": list(self.cpu_loadable), "loads": self.cpu_loads},
             "skipped_entries": [{"name": s.name, "reason": s.reason} for s in self.tree.skipped],
             "runtime_links": [link.to_json() for link in self.runtime_links],
             "notices": list(self.notices),
@@ -245,6 +254,25 @@ def tree_runtime_links(tree: ScannedTree) -> tuple[RuntimeLink, ...]:
     return tuple(links)
 
 
+def cpu_variant_use(
+    variants: tuple[str, ...], generation: Generation, cpu: CpuInfo
+) -> tuple[tuple[str, ...], str | None] | None:
+    """Which of an install's CPU variants ``cpu`` can load, and the one ggml picks (the
+    highest score); None when the registry knows none of them."""
+    known = {v.name: v for s in generation.cpu_variants for v in s.variants}
+    present = tuple(known[name] for name in variants if name in known)
+    if not present or cpu.arch not in VARIANT_ARCHS:
+        return None
+    features = registry().cpu_features
+    best = best_variant(
+        CpuVariantSet(since=generation.first_tag, baseline="", variants=present),
+        features,
+        cpu.flags,
+    )
+    loadable = tuple(v.name for v in present if can_load(v, features, cpu.flags))
+    return loadable, None if best is None else best.name
+
+
 def inspect_path(
     path: Path | str, runner: Runner, *, inventory: Inventory | None, generation: str | None
 ) -> Inspection:
@@ -265,7 +293,17 @@ def inspect_path(
         notices = [*inventory.notices, *notices]
     links = tree_runtime_links(tree)
     warnings += [link.describe() for link in links if not link.ok]
+    cpu_use = None
+    cpu_variants = next((b.variants for b in layout.backends if b.kind == "cpu"), ())
+    if inventory is not None and inventory.cpu is not None and chosen is not None:
+        cpu_use = cpu_variant_use(cpu_variants, chosen, inventory.cpu)
+        if cpu_use is not None and cpu_use[1] is None:
+            warnings.append(
+                "no CPU variant of this install runs on this CPU: Ollama has no CPU backend"
+            )
     return Inspection(
+        cpu_loadable=None if cpu_use is None else cpu_use[0],
+        cpu_loads=None if cpu_use is None else cpu_use[1],
         tree=tree,
         layout=layout,
         generation=chosen,

@@ -145,10 +145,12 @@ def _add_command(
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``only``, the options of that command alone (the others
     are listed, not parsed: a run needs one command's options, and building all costs time)."""
+    top_level_help = only is None or only not in {c.name for c in COMMANDS}
     parser = _Parser(
         prog=PROG,
         description=DESCRIPTION,
-        epilog=_epilog(),
+        # Only `--help` without a command shows it; wrapping it is a measurable part of a run.
+        epilog=_epilog() if top_level_help else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from build_tools.errors import ConfigurationError
 
@@ -100,7 +100,9 @@ class Registry:
 
 @cache
 def _shipped() -> Registry:
-    text = resources.files("build_tools.generations").joinpath("registry.toml").read_text()
+    # Next to this module (the package is installed unzipped); importlib.resources would load
+    # zipfile and tempfile on every start-up.
+    text = (Path(__file__).parent / "registry.toml").read_text()
     return Registry.from_toml(text)
 
 

@@ -8,7 +8,7 @@ different flags gets the flags all of them share (a variant must load on whichev
 
 from __future__ import annotations
 
-import platform
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +78,7 @@ def parse_cpuinfo(text: str, arch: str, where: str = "/proc/cpuinfo") -> CpuInfo
 
 def read_cpuinfo(path: Path = CPUINFO, arch: str | None = None) -> CpuInfo:
     """This machine's CPU (bounded read of ``path``; ``arch`` defaults to ``uname -m``)."""
-    machine = arch if arch is not None else platform.machine()
+    machine = arch if arch is not None else os.uname().machine
     try:
         data = read_regular(path, limit=MAX_CPUINFO_BYTES)
     except OSError as error:

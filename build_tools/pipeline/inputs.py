@@ -6,7 +6,7 @@ Shared by ``plan`` and the build pipeline, so both read the same options the sam
 from __future__ import annotations
 
 import contextlib
-import platform
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,6 @@ from build_tools.console import reporter
 from build_tools.errors import ConfigurationError, InventoryError
 from build_tools.files import directory_problem
 from build_tools.generations import Generation, OllamaVersion, registry
-from build_tools.gpus.detect import detect_inventory
 from build_tools.gpus.inventory import Inventory, load_inventory
 from build_tools.planning.arch_plan import ArchRequest, TreeStock, request_tokens
 from build_tools.planning.cpu_variants import CpuVariantRequest
@@ -129,6 +128,8 @@ def gather_inventory(
         return load_inventory(settings.inventory)
     if arch is not None and not needs_local_gpus(arch):
         return Inventory(gpus=(), source="none", notices=(NOT_DETECTED,))
+    from build_tools.gpus.detect import detect_inventory  # not needed with --inventory
+
     return detect_inventory(runner)
 
 
@@ -221,8 +222,9 @@ def cpu_variant_choice(
         choose_variants,
     )
 
-    if platform.machine() not in VARIANT_ARCHS:
-        return CpuVariantChoice(names=None, reason=f"all ({platform.machine()} build machine)")
+    machine = os.uname().machine
+    if machine not in VARIANT_ARCHS:
+        return CpuVariantChoice(names=None, reason=f"all ({machine} build machine)")
     auto = request.mode == "auto"
     if auto:
         request = CpuVariantRequest("all" if inventory_file is not None else "native")

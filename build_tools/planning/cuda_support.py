@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from build_tools.planning.archs import CudaArch, Suffix
 from build_tools.toolkit import INSTALLABLE_VERSIONS
@@ -57,7 +57,9 @@ class ArchSupport:
 
 @cache
 def _table() -> dict[int, ArchSupport]:
-    text = resources.files("build_tools").joinpath("resources/cuda_archs.toml").read_text()
+    # Package data is read next to the module (the package is always installed unzipped):
+    # importlib.resources would load zipfile and tempfile on every start-up.
+    text = (Path(__file__).parent.parent / "resources" / "cuda_archs.toml").read_text()
     data = tomllib.loads(text)
     table: dict[int, ArchSupport] = {}
     for key, row in data["sass"].items():

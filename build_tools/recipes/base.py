@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -89,7 +88,8 @@ def cpu_variant_defines(plan: BuildPlan) -> list[str]:
     """The CMake project include that drops the ggml CPU variants ``--cpu-variants`` left out
     (``resources/cmake/cpu_variants.cmake``). Always passed, the list empty for all of them,
     so that a build directory configured for fewer variants builds all again."""
-    include = resources.files("build_tools").joinpath("resources/cmake/cpu_variants.cmake")
+    # A real file: CMake reads it (the package is installed unzipped).
+    include = Path(__file__).parent.parent / "resources" / "cmake" / "cpu_variants.cmake"
     names = plan.options.cpu_variants
     return [
         f"-DCMAKE_PROJECT_INCLUDE={include}",

@@ -191,6 +191,8 @@ class SuperbuildRecipe:
             title=f"Select CPU variants ({plan.options.cpu_variants_reason})",
             argv=(
                 str(plan.options.cmake),
+                "-S",
+                str(plan.checkout.root / "llama" / "server"),
                 "-B",
                 str(self._binary_dir(plan) / "llama-server-local"),
                 *cpu_variant_defines(plan),

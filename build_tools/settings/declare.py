@@ -12,6 +12,7 @@ Nothing here imports argparse: the command layer hands :func:`resolve` what the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -132,24 +133,37 @@ class Declared:
     group: str | None
 
 
-def declared_options(
-    cls: type, _path: tuple[str, ...] = (), _group: str | None = None
-) -> Iterator[Declared]:
+def declared_options(cls: type) -> Iterator[Declared]:
     """Every option of a settings dataclass, nested groups included, in declaration order."""
+    yield from _declared(cls)
+
+
+@functools.cache
+def _declared(cls: type) -> tuple[Declared, ...]:
+    # Once per class and run: the parser, the resolution and --show-options all walk it, and
+    # resolving the nested groups' string annotations is the costly part of a start-up.
+    return tuple(_walk(cls, (), None))
+
+
+def _walk(cls: type, path: tuple[str, ...], group_title: str | None) -> Iterator[Declared]:
     for item in dataclasses.fields(cls):
         if OPTION in item.metadata:
             default = item.default if item.default is not dataclasses.MISSING else REQUIRED
-            yield Declared((*_path, item.name), item.metadata[OPTION], default, _group)
+            yield Declared((*path, item.name), item.metadata[OPTION], default, group_title)
         elif GROUP in item.metadata:
             nested = item.type if isinstance(item.type, type) else _resolve_type(cls, item.name)
-            yield from declared_options(nested, (*_path, item.name), item.metadata[GROUP])
+            yield from _walk(nested, (*path, item.name), item.metadata[GROUP])
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
 
 
 def _resolve_type(cls: type, name: str) -> type:
-    import typing
-
-    hints = typing.get_type_hints(cls)
-    nested = hints[name]
+    nested = _type_hints(cls)[name]
     assert isinstance(nested, type), name
     assert dataclasses.is_dataclass(nested), name
     return nested

@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -297,6 +296,8 @@ class ToolkitCache:
     @contextlib.contextmanager
     def staging(self, version: str, provider: Provider) -> Iterator[Path]:
         """A fresh directory on the cache's filesystem; deleted unless :meth:`commit` moved it."""
+        import tempfile  # install and remove only: `plan` reads the cache at start-up
+
         self.base.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix=f".staging-{version}-{provider}-", dir=self.base))
         try:
@@ -331,6 +332,8 @@ class ToolkitCache:
         self._discard(root)
 
     def _discard(self, path: Path) -> None:
+        import tempfile
+
         # Rename first (atomic: it stops counting at once), then delete at leisure.
         trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.base))
         path.rename(trash / path.name)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from build_tools.audit.inspection import cpu_variant_use
 from build_tools.console import reporter
 from build_tools.errors import VerifyError
 from build_tools.generations import Generation
@@ -142,6 +143,26 @@ def _notes(findings: LogFindings, server: RunningServer | None) -> list[str]:
     return notes
 
 
+def cpu_variant_note(
+    install_dir: Path, generation: Generation | None, local: Inventory
+) -> str | None:
+    """Which ggml CPU variants the install holds and which one this CPU loads (or that none
+    runs here: then Ollama has no CPU backend on this machine)."""
+    lib = install_dir / "lib" / "ollama"
+    prefix = "libggml-cpu-"
+    names = sorted(p.name[len(prefix) : -3] for p in lib.glob(f"{prefix}*.so"))
+    if not names:
+        return None
+    held = f"CPU variants in the install: {', '.join(names)}"
+    if generation is None or local.cpu is None:
+        return held
+    use = cpu_variant_use(tuple(names), generation, local.cpu)
+    if use is None:
+        return held
+    loads = use[1]
+    return f"{held}; this CPU loads {loads}" if loads else f"{held}; none runs on this CPU"
+
+
 def _dry_run_report(install_dir: Path, expectation: Expectation) -> VerifyReport:
     reporter.info(
         f"would start {install_dir / 'bin' / 'ollama'} serve on a free loopback port, create a "
@@ -211,7 +232,11 @@ def run_verification(
         findings=findings,
         gpus=checks,
         gpu_observable=bool(local.gpus),
-        notes=(*describe_observability(local.gpus, checks), *_notes(findings, server)),
+        notes=(
+            *describe_observability(local.gpus, checks),
+            *_notes(findings, server),
+            *filter(None, [cpu_variant_note(install_dir, expectation.generation, local)]),
+        ),
         failures=tuple(failures),
         log_path=str(log_path) if kept else None,
         workdir=str(workdir) if kept else None,

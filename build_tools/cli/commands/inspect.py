@@ -56,6 +56,9 @@ def show(inspection: Inspection) -> None:
             detail = f"SASS {sass}; PTX {ptx}"
         rows.append(Row([backend.kind, backend.name, backend.dir or ".", detail]))
     reporter.table("Backends", ["kind", "name", "directory", "code"], rows)
+    if inspection.cpu_loads is not None:
+        loadable = ", ".join(inspection.cpu_loadable or ())
+        reporter.info(f"CPU: loads libggml-cpu-{inspection.cpu_loads}.so (can run: {loadable})")
     if inspection.rule is not None and inspection.gpus:
         rows = [
             Row(
