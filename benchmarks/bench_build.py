@@ -12,10 +12,11 @@ measured in this one run:
 * `plan` wall time.
 
 Real tag (``--real``, opt-in; needs ``BUILD_TOOLS_OLLAMA_REPO``, a clone of ollama/ollama, and
-about 30 minutes on two cores): v0.6.8 cold, no-op, warm cache in a fresh work directory, and
-v0.6.7 in another fresh work directory after v0.6.8 (a neighbouring tag, warm cache; goal:
->= 5x faster than cold). Both tags are committed into one throwaway repository, as the two
-releases of one source, so that they share a checkout name like two tags of one clone do.
+about 30 minutes on two cores): ``--tag`` (v0.6.8) cold, no-op, warm cache in a fresh work
+directory, and ``--neighbour`` (v0.6.7) in another fresh work directory after it (a
+neighbouring tag, warm cache; goal: >= 5x faster than cold when its ggml sources are the same).
+Both tags are committed into one throwaway repository, as the two releases of one source, so
+that they share a checkout name like two tags of one clone do.
 
 Timings depend on the machine; compare ratios, not absolute numbers. Needs the CUDA toolkit
 in the cache (installed on first use, about 1.3 GB for 12.4).
@@ -140,11 +141,13 @@ def bench_fixture(tool: list[str], tmp: Path, cuda: str, env: dict[str, str]) ->
     print(f"  plan (median of 5)                 {plan_s:8.3f} s  (goal <= {PLAN_GOAL_S} s)")
 
 
-def bench_real(tool: list[str], tmp: Path, cuda: str, env: dict[str, str]) -> None:
+def bench_real(
+    tool: list[str], tmp: Path, cuda: str, env: dict[str, str], *, tag: str, neighbour: str
+) -> None:
     repo_value = os.environ.get(REPO_VARIABLE)
     if not repo_value:
         raise SystemExit(f"--real needs {REPO_VARIABLE}: a clone of github.com/ollama/ollama")
-    source = commit_tags(Path(repo_value), ["v0.6.7", "v0.6.8"], tmp / "ollama")
+    source = commit_tags(Path(repo_value), [neighbour, tag], tmp / "ollama")
     inventory = write_json_inventory(tmp / "seed.json", SEED_BOX)
 
     def build(workdir: Path, ref: str) -> list[str]:
@@ -155,14 +158,14 @@ def bench_real(tool: list[str], tmp: Path, cuda: str, env: dict[str, str]) -> No
         ]  # fmt: skip
 
     print("real Ollama (arch 86, ccache):")
-    cold, summary = run_build(build(tmp / "a" / "work", "v0.6.8"), env)
-    report("  v0.6.8 cold", cold, summary, None)
-    noop, summary = run_build(build(tmp / "a" / "work", "v0.6.8"), env)
-    report("  v0.6.8 no-op re-run", noop, summary, cold)
-    warm, summary = run_build(build(tmp / "b" / "x" / "work", "v0.6.8"), env)
-    report("  v0.6.8 warm cache, fresh workdir", warm, summary, cold)
-    near, summary = run_build(build(tmp / "c" / "y" / "work", "v0.6.7"), env)
-    report("  v0.6.7 after v0.6.8, fresh workdir", near, summary, cold)
+    cold, summary = run_build(build(tmp / "a" / "work", tag), env)
+    report(f"  {tag} cold", cold, summary, None)
+    noop, summary = run_build(build(tmp / "a" / "work", tag), env)
+    report(f"  {tag} no-op re-run", noop, summary, cold)
+    warm, summary = run_build(build(tmp / "b" / "x" / "work", tag), env)
+    report(f"  {tag} warm cache, fresh workdir", warm, summary, cold)
+    near, summary = run_build(build(tmp / "c" / "y" / "work", neighbour), env)
+    report(f"  {neighbour} after {tag}, fresh workdir", near, summary, cold)
     print(
         f"  goals: no-op <= {NOOP_GOAL_S} s {'met' if noop <= NOOP_GOAL_S else 'MISSED'}; "
         f"warm >= {WARM_GOAL}x {'met' if cold / warm >= WARM_GOAL else 'MISSED'}; "
@@ -175,6 +178,13 @@ def main() -> int:
     parser.add_argument("--cuda", default="12.4")
     parser.add_argument("--real", action="store_true", help=f"also a real tag ({REPO_VARIABLE})")
     parser.add_argument("--no-fixture", action="store_true", help="only the real-tag benchmark")
+    parser.add_argument("--tag", default="v0.6.8", help="the real tag built cold (--real)")
+    parser.add_argument(
+        "--neighbour",
+        default="v0.6.7",
+        help="the tag built after it with the warm cache (--real). v0.6.7 -> v0.6.8 changed "
+        "ggml-cuda/common.cuh, so most CUDA objects differ; v0.9.5 -> v0.9.6 left ggml/src alone",
+    )
     args = parser.parse_args()
     tool = [sys.executable, "-m", "build_tools", "-q"]
     with tempfile.TemporaryDirectory(prefix="bench-build-") as scratch:
@@ -189,7 +199,7 @@ def main() -> int:
         if not args.no_fixture:
             bench_fixture(tool, tmp / "fixture", args.cuda, env)
         if args.real:
-            bench_real(tool, tmp / "real", args.cuda, env)
+            bench_real(tool, tmp / "real", args.cuda, env, tag=args.tag, neighbour=args.neighbour)
     return 0
 
 
