@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build_tools.compiler_cache import CacheTool
 from build_tools.generations import OllamaVersion
 from build_tools.patching import AppliedPatch
 from build_tools.planning.arch_plan import ArchPlan
@@ -59,6 +60,14 @@ class BuildOptions:
     # ggml CPU variants to build and install (--cpu-variants); None: all of the tree's
     cpu_variants: tuple[str, ...] | None = None
     cpu_variants_reason: str = "all variants"
+    compiler_cache: CacheTool | None = None  # the launcher's kind and settings
+
+    @property
+    def compiler_cache_env(self) -> dict[str, str]:
+        """What compile steps add to their environment so the cache hits across work
+        directories (compiler_cache.CacheTool.environment)."""
+        cache = self.compiler_cache
+        return {} if cache is None else cache.environment(self.workdir)
 
 
 @dataclass(frozen=True, kw_only=True)

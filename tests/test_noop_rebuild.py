@@ -72,8 +72,16 @@ def test_unchanged_rerun_skips_install_link_and_packing_and_changes_no_byte(
     tar_sha = sha256(tarball)
     assert artifacts(cold)["tar"]["how"] == "written"
 
-    # Nothing changed: install, link and packing are skipped, every byte is the same.
+    # Nothing changed: install, link and packing are skipped, every byte is the same; the
+    # GitHub step summary says what was not run again.
+    step_summary = tmp_path / "step-summary.md"
+    clean_environment.setenv("GITHUB_ACTIONS", "true")
+    clean_environment.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     again = build_json(capsys, *common, "--ref", "v0.24.0")
+    clean_environment.delenv("GITHUB_ACTIONS")
+    assert "Unchanged, not run again: `install-cpu`, `install-cuda_v12`, `go-build`." in (
+        step_summary.read_text()
+    )
     assert skipped(again) == INSTALL_AND_LINK
     assert artifacts(again)["tar"]["how"] == "up to date"
     assert tree_hashes(staging) == before

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.build_plan import BuildOptions, BuildPlan
+from build_tools.compiler_cache import resolve_compiler_cache
 from build_tools.console import reporter
 from build_tools.errors import (
     ConfigurationError,
@@ -35,7 +36,6 @@ from build_tools.planning.arch_plan import ArchPlan, ArchRequest, TreeStock, mak
 from build_tools.planning.driver import choose_cuda
 from build_tools.programs import (
     find_cmake,
-    find_compiler_cache,
     find_go,
     find_ninja,
     suggested_jobs,
@@ -332,6 +332,9 @@ def make_build_plan(
         fetched.release,
         planned.arch_plan.inventory,
     )
+    compiler_cache = resolve_compiler_cache(
+        compile_settings.compiler_cache, settings.toolkit.cache.cache_dir, runner
+    )
     options = BuildOptions(
         workdir=fetched.workdir,
         jobs=compile_settings.jobs or suggested_jobs(len(planned.arch_plan.archs)),
@@ -339,7 +342,8 @@ def make_build_plan(
         ninja=find_ninja(),
         go=go.path,
         go_version=go.version_text,
-        compiler_launcher=find_compiler_cache(compile_settings.compiler_cache),
+        compiler_launcher=None if compiler_cache is None else compiler_cache.path,
+        compiler_cache=compiler_cache,
         with_vulkan=compile_settings.with_vulkan,
         accept_validation_hole=compile_settings.accept_validation_hole,
         host_compiler=host_compiler.path,

@@ -79,6 +79,7 @@ class BuildResult:
     verify: VerifyReport | None = None
     runtime_links: tuple[RuntimeLink, ...] = ()
     skipped: tuple[Skipped, ...] = ()  # steps an unchanged re-run did not repeat
+    compiler_cache: dict[str, Any] | None = None  # the launcher and its hits during this build
 
     def to_json(self) -> dict[str, Any]:
         """The build summary (``build --json``)."""
@@ -90,6 +91,7 @@ class BuildResult:
             "package": None if self.package is None else self.package.to_json(),
             "verify": None if self.verify is None else self.verify.to_json(),
             "skipped": [s.to_json() for s in self.skipped],
+            "compiler_cache": self.compiler_cache,
         }
 
 
@@ -109,6 +111,7 @@ class _State:
     all_steps: list[Step] = field(default_factory=list)  # the recipe's, ignoring --stop-after
     stamps: Stamps | None = None  # None under --dry-run: nothing is skipped or recorded
     skipped: list[Skipped] = field(default_factory=list)
+    compiler_cache: dict[str, Any] | None = None
     complete: bool = False
     audits: list[ArchComparison] = field(default_factory=list)
     runtime_links: list[RuntimeLink] = field(default_factory=list)
@@ -166,7 +169,34 @@ def _configure_and_build(state: _State) -> None:
             if plan.staging_dir.exists():
                 shutil.rmtree(plan.staging_dir)
             state.stamps.write("staging", key)
-    run_steps(plan, steps, state.runner)
+    cache = plan.options.compiler_cache
+    if cache is None or state.runner.dry_run:
+        run_steps(plan, steps, state.runner)
+        return
+    workdir = plan.options.workdir
+    cache.start(state.runner, workdir)
+    try:
+        before = cache.stats(state.runner, workdir)
+        run_steps(plan, steps, state.runner)
+        after = cache.stats(state.runner, workdir)
+    finally:
+        cache.stop(state.runner, workdir)
+    build = None if before is None or after is None else after.minus(before)
+    state.compiler_cache = {
+        "program": cache.kind,
+        "path": str(cache.path),
+        "remote": None if cache.remote is None else cache.remote.to_json(),
+        "before": None if before is None else before.to_json(),
+        "after": None if after is None else after.to_json(),
+        "build": None if build is None else build.to_json(),
+    }
+    if cache.remote is not None:
+        reporter.info(cache.remote.describe())
+    if build is not None:
+        rate = "" if build.rate is None else f" ({build.rate:.0%} hit rate)"
+        reporter.info(
+            f"{cache.kind}: {build.hits} compilations from the cache, {build.misses} compiled{rate}"
+        )
 
 
 def _install(state: _State) -> None:
@@ -300,6 +330,7 @@ def run_build(
         package=state.package,
         verify=state.verify,
         skipped=tuple(state.skipped),
+        compiler_cache=state.compiler_cache,
     )
 
 

@@ -39,6 +39,24 @@ def _driver_line(arch_plan: ArchPlan) -> str:
     return "Driver: " + _cell(" ".join(said))
 
 
+def _reuse_lines(result: BuildResult) -> list[str]:
+    """What this build did not do again: the compiler cache's hits and the skipped steps."""
+    lines = []
+    cache = result.compiler_cache
+    if cache is not None and cache.get("build") is not None:
+        build = cache["build"]
+        rate = "-" if build["hit_rate"] is None else f"{build['hit_rate']:.0%}"
+        lines += [
+            "",
+            f"Compiler cache ({cache['program']}): {build['hits']} hits, {build['misses']} "
+            f"misses, hit rate {rate}.",
+        ]
+    if result.skipped:
+        names = ", ".join(f"`{s.name}`" for s in result.skipped)
+        lines += ["", f"Unchanged, not run again: {names}."]
+    return lines
+
+
 def build_summary(result: BuildResult, options: ResolvedOptions | None = None) -> str:
     """Markdown for ``$GITHUB_STEP_SUMMARY``: artifacts (size, sha256), archs, GPUs, options."""
     plan, package = result.plan, result.package
@@ -87,6 +105,7 @@ def build_summary(result: BuildResult, options: ResolvedOptions | None = None) -
             f"{'uses' if c.ollama_uses else 'skips'} | {_cell(c.reason)} |"
             for c in arch_plan.coverage
         ]
+    lines += _reuse_lines(result)
     if options is not None:
         lines += ["", "<details><summary>Options</summary>", ""]
         lines += ["| option | value | source |", "| --- | --- | --- |"]

