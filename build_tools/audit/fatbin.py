@@ -26,7 +26,7 @@ import io
 import mmap
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -84,6 +84,8 @@ class FatbinEntry:
     uncompressed_size: int | None  # only known (and only meaningful) for compressed entries
     fatbin: int  # index of the fatbin (translation unit) in the section
     raw_kind: int  # the header's kind number; tells what an "other" entry is
+    # Where the payload starts, in bytes from the start of the section (to compare payloads).
+    payload_offset: int = field(default=0, compare=False)
 
     @property
     def arch_name(self) -> str:
@@ -150,6 +152,7 @@ def _entries(view: memoryview, start: int, end: int, fatbin: int) -> list[Fatbin
                 uncompressed_size=uncompressed if compressed else None,
                 fatbin=fatbin,
                 raw_kind=raw_kind,
+                payload_offset=offset + header_size,
             )
         )
         offset += header_size + payload_size

@@ -112,7 +112,15 @@ def build_manifest(
             "root": str(toolkit.root),
         },
         "toolchain": dict(toolchain),
-        "build": {**_commands(plan), "with_vulkan": plan.options.with_vulkan},
+        "build": {
+            **_commands(plan),
+            "with_vulkan": plan.options.with_vulkan,
+            # Whether the CUDA objects are independent of PIDs and the work directory, how,
+            # and why not (build_tools/toolkit/pathmap.py).
+            "reproducibility": None
+            if plan.reproducibility is None
+            else plan.reproducibility.to_json(),
+        },
         "source_date_epoch": source_date_epoch,
         "files": [e.to_json() for e in entries],
         "audit": [c.to_json() for c in audits],

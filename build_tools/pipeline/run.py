@@ -43,6 +43,7 @@ from build_tools.recipes.base import Step, steps_until
 from build_tools.runner import Runner
 from build_tools.settings.commands import BuildSettings
 from build_tools.settings.groups import Phase
+from build_tools.toolkit.pathmap import install_nvcc_launcher
 from build_tools.verify import VerifyReport, verify_install
 
 __all__ = ["STAGES", "BuildResult", "run_build", "run_preview"]
@@ -126,7 +127,11 @@ def _patch(state: _State) -> None:
 
 def _configure_and_build(state: _State) -> None:
     steps = [s for s in state.steps if s.phase in COMPILE_PHASES]
-    run_steps(state.frozen_plan(), steps, state.runner, fresh_staging=True)
+    plan = state.frozen_plan()
+    if plan.nvcc_launcher is not None and steps:
+        # Written at every build, before the configure steps name it as a launcher.
+        install_nvcc_launcher(plan.nvcc_launcher, state.runner)
+    run_steps(plan, steps, state.runner, fresh_staging=True)
 
 
 def _install(state: _State) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Phase, Step, go_build_step
+from build_tools.recipes.base import GO_MODULE, Phase, Step, compiler_launchers, go_build_step
 from build_tools.runner import prepend_path
 
 if TYPE_CHECKING:
@@ -73,6 +73,10 @@ class SuperbuildRecipe:
         if host is not None:
             env["CUDAHOSTCXX"] = str(host)
             env["NVCC_CCBIN"] = str(host)
+        # The nested builds get no -D from us, but CMake initialises each language's launcher
+        # from the variable of the same name in the environment at their first configure.
+        for lang, launcher in compiler_launchers(plan).items():
+            env[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = launcher
         return env
 
     def _configure_defines(self, plan: BuildPlan) -> list[str]:
@@ -96,8 +100,9 @@ class SuperbuildRecipe:
             # download (FETCHCONTENT_FULLY_DISCONNECTED would not be forwarded: only GGML_*
             # and LLAMA_* cache variables are).
             f"-DFETCHCONTENT_SOURCE_DIR_LLAMA_CPP={llama_cpp.root}",
-            # ggml's own launcher switch; GGML_* cache variables reach every nested build.
-            f"-DGGML_CCACHE={'OFF' if options.compiler_launcher is None else 'ON'}",
+            # ggml's own launcher switch (GGML_* cache variables reach every nested build) stays
+            # off: the launchers come from the environment, the nvcc launcher first.
+            "-DGGML_CCACHE=OFF",
         ]
         if not options.with_vulkan:
             defines.append("-DGGML_VULKAN=OFF")
