@@ -31,6 +31,7 @@ adds to the stock ``cmake -B build -DOLLAMA_LLAMA_BACKENDS=...`` flow, each for 
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
     from build_tools.build_plan import BuildPlan
 
 __all__ = ["SuperbuildRecipe"]
+
+NESTED_TOOLCHAIN = Path(str(resources.files("build_tools") / "resources")) / (
+    "g5-nested-toolchain.cmake"
+)
 
 # cmake/local.cmake v0.30.0 .. v0.33.0-rc2, used when the tree's line cannot be read.
 DEFAULT_GO_LDFLAGS = (
@@ -77,6 +82,12 @@ class SuperbuildRecipe:
         # from the variable of the same name in the environment at their first configure.
         for lang, launcher in compiler_launchers(plan).items():
             env[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = launcher
+        # ... and likewise C/C++ flags from CFLAGS/CXXFLAGS (llama/server sets none on Linux)
+        # and a toolchain file from CMAKE_TOOLCHAIN_FILE: no work-directory path in the output.
+        env["CMAKE_TOOLCHAIN_FILE"] = str(NESTED_TOOLCHAIN)
+        if plan.nvcc_launcher is not None:  # its maps are checked: no spaces, no separators
+            flags = " ".join(plan.nvcc_launcher.host_flags())
+            env["CFLAGS"] = env["CXXFLAGS"] = flags
         return env
 
     def _configure_defines(self, plan: BuildPlan) -> list[str]:

@@ -45,7 +45,7 @@ __all__ = [
 METHOD = "nvcc-launcher: -objtemp + source path map preloaded into cudafe++/cicc"
 MAP_VARIABLE = "BUILD_TOOLS_NVCC_PATH_MAP"
 # Separators of the map and of CMake lists: a path holding one cannot be mapped safely.
-_FORBIDDEN = frozenset(":=;\n\r\0")
+_FORBIDDEN = frozenset(":=; \t\n\r\0")
 _PT_INTERP = 3
 
 
@@ -82,10 +82,12 @@ class NvccLauncher:
     def map_value(self) -> str:
         return ":".join(f"{old}={new}" for old, new in self.maps)
 
-    def nvcc_flags(self) -> tuple[str, ...]:
+    def host_flags(self) -> tuple[str, ...]:
         # GCC takes the last matching -ffile-prefix-map, so the longest prefix goes last.
-        maps = [f"-Xcompiler=-ffile-prefix-map={old}={new}" for old, new in reversed(self.maps)]
-        return ("-objtemp", *maps)
+        return tuple(f"-ffile-prefix-map={old}={new}" for old, new in reversed(self.maps))
+
+    def nvcc_flags(self) -> tuple[str, ...]:
+        return ("-objtemp", *(f"-Xcompiler={flag}" for flag in self.host_flags()))
 
     def script_text(self) -> str:
         library = shlex.quote(str(self.library))
@@ -142,7 +144,7 @@ def plan_nvcc_launcher(
     for old, new in maps:
         text = f"{old}{new}{directory}"
         if not old.is_absolute() or _FORBIDDEN & set(text):
-            return _not(f"the path {old} or {directory} holds one of ':', '=', ';' or a newline")
+            return _not(f"the path {old} or {directory} holds a space or one of ':', '=', ';'")
     helptext = runner.run([toolkit.nvcc, "--help"], probe=True, quick=True, check=False).output
     if "objdir-as-tempdir" not in helptext:
         return _not(f"nvcc {toolkit.full_version} has no -objtemp (--objdir-as-tempdir)")
