@@ -272,11 +272,11 @@ def test_dry_run_prints_the_superbuild_and_touches_nothing(
     assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
 
 
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
 def test_g5_verify_reproducible_nested_builds_are_path_independent(
     tmp_path: Path,
     llama_repo: tuple[Path, str],
     seed_inventory: Path,
-    cuda12_toolkit: Toolkit,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

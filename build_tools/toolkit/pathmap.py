@@ -142,8 +142,9 @@ def plan_nvcc_launcher(
     if compiler is None:
         return _not("no host C compiler is known to build the path-map library")
     for old, new in maps:
-        text = f"{old}{new}{directory}"
-        if not old.is_absolute() or _FORBIDDEN & set(text):
+        if not old.is_absolute():
+            return _not(f"the source path {old} is not absolute")
+        if _FORBIDDEN & set(f"{old}{new}{directory}"):
             return _not(f"the path {old} or {directory} holds a space or one of ':', '=', ';'")
     helptext = runner.run([toolkit.nvcc, "--help"], probe=True, quick=True, check=False).output
     if "objdir-as-tempdir" not in helptext:
