@@ -18,6 +18,7 @@ from build_tools.source.checkout import Checkout
 from build_tools.source.llama_cpp import LlamaCppSource
 from build_tools.source.ollama_tree import TreeFacts
 from build_tools.toolkit.model import Toolkit
+from build_tools.toolkit.pathmap import NvccLauncher, Reproducibility
 
 __all__ = ["Backend", "BuildOptions", "BuildPlan"]
 
@@ -79,6 +80,10 @@ class BuildPlan:
     options: BuildOptions
     llama_cpp: LlamaCppSource | None = None  # G5: the prepared, compat-patched llama.cpp
     patches: tuple[AppliedPatch, ...] = ()  # patch series in effect in the source tree
+    # The first CUDA compiler launcher (PIDs and work-directory paths out of the objects) and
+    # whether the build has one; None/None for plans made without make_build_plan.
+    nvcc_launcher: NvccLauncher | None = None
+    reproducibility: Reproducibility | None = None
 
     @property
     def slug(self) -> str:
@@ -97,6 +102,14 @@ class BuildPlan:
     @property
     def log_dir(self) -> Path:
         return self.options.workdir / "logs" / self.slug
+
+    def source_maps(self) -> list[tuple[Path, str]]:
+        """Source roots and what the compilers see instead, so that nothing compiled depends
+        on where the work directory is (``-ffile-prefix-map`` and the nvcc launcher)."""
+        maps = [(self.checkout.root, "."), (self.build_dir, "build")]
+        if self.llama_cpp is not None:
+            maps.append((self.llama_cpp.root, "llama.cpp"))
+        return maps
 
     @property
     def cuda_runner_dir(self) -> str:
@@ -177,6 +190,9 @@ class BuildPlan:
             "cpu_variants": None
             if self.options.cpu_variants is None
             else list(self.options.cpu_variants),
+            "reproducibility": None
+            if self.reproducibility is None
+            else self.reproducibility.to_json(),
             "staging_dir": str(self.staging_dir),
             "build_dir": str(self.build_dir),
             "log_dir": str(self.log_dir),

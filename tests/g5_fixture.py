@@ -102,6 +102,19 @@ LLAMA_SOURCES = {
             int i = blockIdx.x * blockDim.x + threadIdx.x;
             if (i < n) x[i] *= a;
         }
+        // Internal linkage, as in real ggml: nvcc names the kernel in the anonymous namespace
+        // after a hash of the source path, so a work-directory path shows in the device code.
+        namespace {
+        __device__ float twice(float v) { return 2.0f * v; }
+        __global__ void double_all(float *x, int n) {
+            int i = blockIdx.x * blockDim.x + threadIdx.x;
+            if (i < n) x[i] = twice(x[i]);
+        }
+        }  // namespace
+        static __global__ void halve(float *x, int n) {
+            int i = blockIdx.x * blockDim.x + threadIdx.x;
+            if (i < n) x[i] = 0.5f * x[i];
+        }
         #define STR2(...) #__VA_ARGS__
         #define STR(...) STR2(__VA_ARGS__)
         // ggml prints this as "CUDA : ARCHS = ..."; Ollama G5 matches GPUs against it.
@@ -110,6 +123,8 @@ LLAMA_SOURCES = {
             float *x = nullptr;
             if (cudaMalloc(&x, 4 * sizeof(float)) != cudaSuccess) return 0;
             scale<<<1, 4>>>(x, 2.0f, 4);
+            double_all<<<1, 4>>>(x, 4);
+            halve<<<1, 4>>>(x, 4);
             cudaFree(x);
             return 1;
         }

@@ -290,3 +290,33 @@ def test_arch_preset_of_a_build_comes_from_the_trees_own_presets(
         "--arch preset: CUDA 12 stock list from the tree's llama/server/CMakePresets.json" in text
     )
     assert "-DCMAKE_CUDA_ARCHITECTURES=52-virtual;60;61;75;86" in text
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")  # in the cache before the command runs
+def test_g5_verify_reproducible_nested_builds_are_path_independent(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The nested llama-server builds get the nvcc launcher through their environment: the
+    fixture's kernel in an anonymous namespace would otherwise carry each work directory's
+    hash, and the CUDA objects nvcc's process id."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    args = g5_args(source, tmp_path / "repro", seed_inventory, llama, "--cuda", "12.4")
+    args[0] = "verify-reproducible"
+    code, out, err = build(capsys, [*args, "--exclude-arch", "50", "--keep-workdirs", "--json"])
+    report = json.loads(out)
+    assert code == 0, json.dumps(report["differences"], indent=2) + err[-3000:]
+    assert report["identical"] is True
+    assert report["compared"]["object"] == 1  # the nested build's ggml-cuda.cu.o
+    first, second = (Path(b["workdir"]) for b in report["builds"])
+    assert first.parent != second.parent
+    (manifest,) = (first / "dist").glob("*.manifest.json")
+    assert json.loads(manifest.read_text())["build"]["reproducibility"]["path_independent"]
+    # The launcher is in the nested CUDA compile commands, before nothing else (no cache).
+    (ninja,) = first.glob("build/*/superbuild/llama-server-cuda_v12/build.ninja")
+    assert "nvcc-launcher/nvcc-launcher" in ninja.read_text()

@@ -93,6 +93,9 @@ def test_fixture_profile_builds_byte_identical_on_github_actions(
     assert report["differences"] == []
     assert report["compared"]["artifact"] == 3  # tarball, manifest, SHA256SUMS
     assert report["compared"]["staging"] >= 10
+    assert report["compared"]["object"] == 1  # kernel.cu.o: a PID stripped from the library
     assert report["source_date_epoch"] == 1_735_689_600  # the fixture's commit time
-    assert {Path(b["workdir"]).name for b in report["builds"]} == {"a", "b"}
+    workdirs = [Path(b["workdir"]) for b in report["builds"]]
+    assert [w.name for w in workdirs] == ["a", "b"]
+    assert workdirs[0].parent != workdirs[1].parent  # paths differ beyond the last component
     assert list((tmp_path / "repro").iterdir()) == []  # identical: both work dirs removed

@@ -85,6 +85,8 @@ class FatbinEntry:
     uncompressed_size: int | None  # only known (and only meaningful) for compressed entries
     fatbin: int  # index of the fatbin (translation unit) in the section
     raw_kind: int  # the header's kind number; tells what an "other" entry is
+    # Where the payload starts, in bytes from the start of the section (to compare payloads).
+    payload_offset: int = field(default=0, compare=False)
 
     @property
     def arch_name(self) -> str:
@@ -151,6 +153,7 @@ def _entries(view: memoryview, start: int, end: int, fatbin: int) -> list[Fatbin
                 uncompressed_size=uncompressed if compressed else None,
                 fatbin=fatbin,
                 raw_kind=raw_kind,
+                payload_offset=offset + header_size,
             )
         )
         offset += header_size + payload_size

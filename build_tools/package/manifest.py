@@ -112,7 +112,15 @@ def build_manifest(
             "root": str(toolkit.root),
         },
         "toolchain": dict(toolchain),
-        "build": {**_commands(plan), "with_vulkan": plan.options.with_vulkan},
+        "build": {
+            **_commands(plan),
+            "with_vulkan": plan.options.with_vulkan,
+            # Whether the CUDA objects are independent of PIDs and the work directory, how,
+            # and why not (build_tools/toolkit/pathmap.py).
+            "reproducibility": None
+            if plan.reproducibility is None
+            else plan.reproducibility.to_json(),
+        },
         # Each GPU backend, on with the archs it compiles or off with the reason.
         "backends": [b.to_json() for b in plan.backends],
         "source_date_epoch": source_date_epoch,

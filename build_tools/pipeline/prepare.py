@@ -48,6 +48,7 @@ from build_tools.source.llama_cpp import LlamaCppSource, LlamaCppSpec, prepare_l
 from build_tools.source.ollama_tree import TreeFacts, read_tree
 from build_tools.toolkit import ToolkitRequest, check_host_compiler, resolve_toolkit
 from build_tools.toolkit.model import Toolkit
+from build_tools.toolkit.pathmap import plan_nvcc_launcher
 
 __all__ = [
     "Fetched",
@@ -350,7 +351,7 @@ def make_build_plan(
         cpu_variants=cpu.names,
         cpu_variants_reason=cpu.reason,
     )
-    return BuildPlan(
+    plan = BuildPlan(
         arch_plan=planned.arch_plan,
         toolkit=toolkit,
         checkout=fetched.checkout,
@@ -359,3 +360,12 @@ def make_build_plan(
         llama_cpp=patched.llama_cpp,
         patches=patched.patches,
     )
+    launcher, record = plan_nvcc_launcher(
+        toolkit, plan.build_dir / "nvcc-launcher", plan.source_maps(), host_compiler.path, runner
+    )
+    if launcher is None:
+        reporter.warning(
+            f"this build is not path-independent: {record.reason}; its CUDA libraries will "
+            "differ from a build of the same inputs in another work directory"
+        )
+    return replace(plan, nvcc_launcher=launcher, reproducibility=record)

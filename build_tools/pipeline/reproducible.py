@@ -3,8 +3,11 @@
 Each build runs the whole pipeline (:func:`~build_tools.pipeline.run.run_build`) in its own
 fresh work directory (its own clone, build trees, staging tree and dist directory), so nothing
 can be shared between the two but the inputs: the ref, the plan, the toolkit and
-SOURCE_DATE_EPOCH (the commit time unless set). The packaged artifacts are compared by name, and
-the staging trees file by file, which also names the file that made an artifact differ.
+SOURCE_DATE_EPOCH (the commit time unless set). The two work directories lie under different
+parents and differ in length, so a path that leaks into an output shows. The packaged
+artifacts are compared by name, the staging trees and the CUDA objects of the build trees file
+by file, which names the file that made an artifact differ; for a CUDA library or object the
+differing fatbin entries (and the hashed names in them) say why.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from build_tools.audit.difference import explain_library_difference
 from build_tools.console import reporter
 from build_tools.errors import ConfigurationError
 from build_tools.files import sha256_file
@@ -29,10 +33,14 @@ __all__ = [
     "FileFacts",
     "compare_builds",
     "compare_trees",
+    "explain",
     "snapshot_tree",
 ]
 
-Scope = Literal["artifact", "staging"]
+Scope = Literal["artifact", "staging", "object"]
+# The CUDA objects of the build trees: a process id or path that the strip at install removes
+# from the libraries still shows here.
+CUDA_OBJECTS = "*.cu.o"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +59,7 @@ class Difference:
     path: str
     a: FileFacts | None  # None: missing from that build
     b: FileFacts | None
+    cause: str | None = None  # what differs inside, where that can be told
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +67,7 @@ class Difference:
             "path": self.path,
             "a": None if self.a is None else self.a.to_json(),
             "b": None if self.b is None else self.b.to_json(),
+            "cause": self.cause,
         }
 
 
@@ -70,15 +80,29 @@ def _facts(path: Path) -> FileFacts:
     return FileFacts(size=path.stat().st_size, sha256=sha256_file(path))
 
 
-def snapshot_tree(root: Path) -> dict[str, FileFacts]:
-    """Relative path -> facts for every file and symlink under ``root``."""
+def snapshot_tree(root: Path, pattern: str = "*") -> dict[str, FileFacts]:
+    """Relative path -> facts for every file and symlink under ``root`` matching ``pattern``."""
     if not root.is_dir():
         return {}
     return {
         p.relative_to(root).as_posix(): _facts(p)
-        for p in sorted(root.rglob("*"))
+        for p in sorted(root.rglob(pattern))
         if p.is_symlink() or p.is_file()
     }
+
+
+def explain(difference: Difference, root_a: Path, root_b: Path) -> str | None:
+    """What differs inside a file that differs, where that can be told; else None."""
+    if difference.a is None or difference.b is None:
+        return "only in build " + ("B" if difference.a is None else "A")
+    if difference.a.link is not None or difference.b.link is not None:
+        return "the link targets differ"
+    name = Path(difference.path).name
+    if name == "SHA256SUMS" or name.endswith(".json"):
+        return "lists the checksums of the files that differ"
+    if difference.scope == "artifact":
+        return "an archive of the staging tree: the staging files that differ are the cause"
+    return explain_library_difference(root_a / difference.path, root_b / difference.path)
 
 
 def compare_trees(
@@ -128,15 +152,21 @@ def _settings_for(settings: BuildSettings, workdir: Path) -> BuildSettings:
     )
 
 
+def workdirs(root: Path) -> tuple[Path, Path]:
+    """The two work directories: under different parents, of different lengths, so that any
+    absolute path (or its length) that reaches an output makes the builds differ."""
+    return root / "a", root / "elsewhere" / "b"
+
+
 def compare_builds(settings: BuildSettings, base: Path, runner: Runner) -> Comparison:
     """Two complete builds of ``settings`` in fresh directories under ``base``, compared."""
     base.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="verify-", dir=base))
     results = []
-    for name in ("a", "b"):
+    for workdir in workdirs(root):
         # Not a reporter.step: on GitHub Actions each step of the build folds on its own.
-        reporter.info(f"▶ build {name.upper()} in {root / name}")
-        results.append(run_build(_settings_for(settings, root / name), runner))
+        reporter.info(f"▶ build {workdir.name.upper()} in {workdir}")
+        results.append(run_build(_settings_for(settings, workdir), runner))
     first, second = results
     if first.plan.checkout.commit != second.plan.checkout.commit:
         raise ConfigurationError(
@@ -145,21 +175,25 @@ def compare_builds(settings: BuildSettings, base: Path, runner: Runner) -> Compa
             hint="pin a tag or a commit with --ref",
         )
     differences: list[Difference] = []
-    counts = {"artifact": 0, "staging": 0}
-    pairs: list[tuple[Scope, Path | None, Path | None]] = [
+    counts = {"artifact": 0, "staging": 0, "object": 0}
+    pairs: list[tuple[Scope, Path | None, Path | None, str]] = [
         (
             "artifact",
             None if first.package is None else first.package.dist_dir,
             None if second.package is None else second.package.dist_dir,
+            "*",
         ),
-        ("staging", first.plan.staging_dir, second.plan.staging_dir),
+        ("staging", first.plan.staging_dir, second.plan.staging_dir, "*"),
+        ("object", first.plan.build_dir, second.plan.build_dir, CUDA_OBJECTS),
     ]
-    for scope, tree_a, tree_b in pairs:
+    for scope, tree_a, tree_b, pattern in pairs:
         if tree_a is None or tree_b is None:
             continue
-        a, b = snapshot_tree(tree_a), snapshot_tree(tree_b)
+        a, b = snapshot_tree(tree_a, pattern), snapshot_tree(tree_b, pattern)
         counts[scope] = len(a.keys() | b.keys())
-        differences += compare_trees(scope, a, b)
+        differences += [
+            replace(d, cause=explain(d, tree_a, tree_b)) for d in compare_trees(scope, a, b)
+        ]
     return Comparison(
         root=root, builds=(first, second), differences=tuple(differences), counts=counts
     )

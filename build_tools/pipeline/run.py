@@ -60,6 +60,7 @@ from build_tools.recipes.base import Step, steps_until
 from build_tools.runner import Runner
 from build_tools.settings.commands import BuildSettings
 from build_tools.settings.groups import Phase
+from build_tools.toolkit.pathmap import install_nvcc_launcher
 from build_tools.verify import VerifyReport, verify_install
 
 __all__ = ["STAGES", "BuildResult", "run_build", "run_preview"]
@@ -169,6 +170,9 @@ def _configure_and_build(state: _State) -> None:
             if plan.staging_dir.exists():
                 shutil.rmtree(plan.staging_dir)
             state.stamps.write("staging", key)
+    if plan.nvcc_launcher is not None and steps:
+        # Written at every build, before the configure steps name it as a launcher.
+        install_nvcc_launcher(plan.nvcc_launcher, state.runner)
     cache = plan.options.compiler_cache
     if cache is None or state.runner.dry_run:
         run_steps(plan, steps, state.runner)

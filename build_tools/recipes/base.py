@@ -22,6 +22,7 @@ __all__ = [
     "Phase",
     "Recipe",
     "Step",
+    "compiler_launchers",
     "cpu_variant_defines",
     "go_build_step",
     "steps_until",
@@ -48,6 +49,18 @@ class Recipe(Protocol):
     def go_variables(self, plan: BuildPlan) -> dict[str, str]: ...
 
     def ldflags(self, plan: BuildPlan) -> tuple[str, ...]: ...
+
+
+def compiler_launchers(plan: BuildPlan) -> dict[str, str | None]:
+    """CMake's compiler launcher per language (a CMake list), None where there is none.
+
+    The nvcc launcher comes first and the compiler cache after it: the cache then sees nvcc's
+    complete command line (``-objtemp`` and the prefix maps included) and the preloaded
+    library reaches cudafe++ and cicc whether the object comes from the cache or not."""
+    cache = None if plan.options.compiler_launcher is None else str(plan.options.compiler_launcher)
+    cuda = [str(plan.nvcc_launcher.script)] if plan.nvcc_launcher is not None else []
+    cuda += [cache] if cache is not None else []
+    return {"C": cache, "CXX": cache, "CUDA": ";".join(cuda) or None}
 
 
 def steps_until(steps: list[Step], last: Phase | None) -> list[Step]:

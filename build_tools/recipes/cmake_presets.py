@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Step, cpu_variant_defines, go_build_step
+from build_tools.recipes.base import (
+    GO_MODULE,
+    Step,
+    compiler_launchers,
+    cpu_variant_defines,
+    go_build_step,
+)
 
 if TYPE_CHECKING:
     from build_tools.build_plan import BuildPlan
@@ -40,12 +46,10 @@ class CMakePresetRecipe:
         ]
         if not options.with_vulkan:
             defines.append("-DCMAKE_DISABLE_FIND_PACKAGE_Vulkan=ON")
-        launcher = options.compiler_launcher
         # Setting a launcher, even the no-op `env`, also stops ggml from picking up whatever
         # ccache is on PATH by itself: "none" must mean none.
-        value = str(launcher) if launcher is not None else "env"
-        for lang in ("C", "CXX", "CUDA"):
-            defines.append(f"-DCMAKE_{lang}_COMPILER_LAUNCHER={value}")
+        for lang, launcher in compiler_launchers(plan).items():
+            defines.append(f"-DCMAKE_{lang}_COMPILER_LAUNCHER={launcher or 'env'}")
         # Link with the install RPATH: otherwise the build-tree RPATH, a workdir path, is hashed
         # into the GNU build ID at link time and survives the RPATH rewrite at install, so two
         # clean builds in different work directories would differ.

@@ -31,10 +31,18 @@ adds to the stock ``cmake -B build -DOLLAMA_LLAMA_BACKENDS=...`` flow, each for 
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_tools.recipes.base import GO_MODULE, Phase, Step, cpu_variant_defines, go_build_step
+from build_tools.recipes.base import (
+    GO_MODULE,
+    Phase,
+    Step,
+    compiler_launchers,
+    cpu_variant_defines,
+    go_build_step,
+)
 from build_tools.runner import prepend_path
 
 if TYPE_CHECKING:
@@ -43,6 +51,10 @@ if TYPE_CHECKING:
     from build_tools.build_plan import BuildPlan
 
 __all__ = ["SuperbuildRecipe"]
+
+NESTED_TOOLCHAIN = Path(str(resources.files("build_tools") / "resources")) / (
+    "g5-nested-toolchain.cmake"
+)
 
 # cmake/local.cmake v0.30.0 .. v0.33.0-rc2, used when the tree's line cannot be read.
 DEFAULT_GO_LDFLAGS = (
@@ -75,6 +87,16 @@ class SuperbuildRecipe:
             env["NVCC_CCBIN"] = str(host)
         # The nested builds compile through GGML_CCACHE's launcher and inherit this.
         env.update(plan.options.compiler_cache_env)
+        # The nested builds get no -D from us, but CMake initialises each language's launcher
+        # from the variable of the same name in the environment at their first configure.
+        for lang, launcher in compiler_launchers(plan).items():
+            env[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = launcher
+        # ... and likewise C/C++ flags from CFLAGS/CXXFLAGS (llama/server sets none on Linux)
+        # and a toolchain file from CMAKE_TOOLCHAIN_FILE: no work-directory path in the output.
+        env["CMAKE_TOOLCHAIN_FILE"] = str(NESTED_TOOLCHAIN)
+        if plan.nvcc_launcher is not None:  # its maps are checked: no spaces, no separators
+            flags = " ".join(plan.nvcc_launcher.host_flags())
+            env["CFLAGS"] = env["CXXFLAGS"] = flags
         return env
 
     def _configure_defines(self, plan: BuildPlan) -> list[str]:
@@ -98,8 +120,9 @@ class SuperbuildRecipe:
             # download (FETCHCONTENT_FULLY_DISCONNECTED would not be forwarded: only GGML_*
             # and LLAMA_* cache variables are).
             f"-DFETCHCONTENT_SOURCE_DIR_LLAMA_CPP={llama_cpp.root}",
-            # ggml's own launcher switch; GGML_* cache variables reach every nested build.
-            f"-DGGML_CCACHE={'OFF' if options.compiler_launcher is None else 'ON'}",
+            # ggml's own launcher switch (GGML_* cache variables reach every nested build) stays
+            # off: the launchers come from the environment, the nvcc launcher first.
+            "-DGGML_CCACHE=OFF",
         ]
         if not options.with_vulkan:
             defines.append("-DGGML_VULKAN=OFF")

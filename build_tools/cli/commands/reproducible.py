@@ -23,8 +23,8 @@ def _show(comparison: Comparison) -> None:
     counts, differences = comparison.counts, comparison.differences
     if not differences:
         reporter.info(
-            f"identical: {counts['artifact']} artifacts and {counts['staging']} staging files "
-            "are byte for byte the same in both builds"
+            f"identical: {counts['artifact']} artifacts, {counts['staging']} staging files and "
+            f"{counts['object']} CUDA objects are byte for byte the same in both builds"
         )
         return
 
@@ -51,6 +51,9 @@ def _show(comparison: Comparison) -> None:
         ["where", "file", "size A", "size B", "sha256 A", "sha256 B"],
         rows,
     )
+    for d in differences:
+        if d.cause is not None:
+            reporter.info(f"{d.scope} {d.path}: {d.cause}")
 
 
 def run(settings: ReproducibleSettings, context: Context) -> int:

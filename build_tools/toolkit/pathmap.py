@@ -1,0 +1,176 @@
+"""CUDA objects that depend neither on process ids nor on where the work directory is.
+
+Measured with CUDA 12.4 and 13.0 on a kernel with an anonymous-namespace device function and a
+static kernel (``docs/build-notes.md#path-independent-cuda-objects``):
+
+* nvcc names its intermediate files ``tmpxft_<pid>_...``; the name reaches the object (the
+  host object's file symbol). ``-objtemp`` names them after the object instead.
+* cudafe++ and cicc hash the absolute source path they are given (``--orig_src_path_name``)
+  into every internal-linkage name (``_GLOBAL__N__<hash>_...``, ``_INTERNAL_<hash>_...``),
+  and those names are in the device code of the library. Neither the PID, the working
+  directory nor the file's mtime enters that hash; ``-frandom-seed`` (CUDA 13) does not change
+  it either. A small preloaded library (``resources/pathmap.c``) rewrites that one argument
+  with a prefix map, so the hash is the same wherever the tree is.
+
+Both are applied by a generated launcher script, the first entry of CMake's CUDA compiler
+launcher (a compiler cache, if any, comes after it and still sees nvcc's full command line).
+It needs no privileges and no user namespaces; what it does need is checked when the build is
+planned, and where something is missing the build is recorded as not path-independent.
+"""
+
+from __future__ import annotations
+
+import shlex
+import stat
+import struct
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from build_tools.files import read_regular
+from build_tools.runner import Runner
+from build_tools.toolkit.model import Toolkit
+
+__all__ = [
+    "MAP_VARIABLE",
+    "METHOD",
+    "NvccLauncher",
+    "Reproducibility",
+    "install_nvcc_launcher",
+    "is_dynamic_elf",
+    "plan_nvcc_launcher",
+]
+
+METHOD = "nvcc-launcher: -objtemp + source path map preloaded into cudafe++/cicc"
+MAP_VARIABLE = "BUILD_TOOLS_NVCC_PATH_MAP"
+# Separators of the map and of CMake lists: a path holding one cannot be mapped safely.
+_FORBIDDEN = frozenset(":=; \t\n\r\0")
+_PT_INTERP = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reproducibility:
+    """Whether the CUDA objects of a build are independent of PIDs and the work directory."""
+
+    path_independent: bool
+    method: str | None
+    reason: str | None = None  # why not, when not
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path_independent": self.path_independent,
+            "method": self.method,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvccLauncher:
+    directory: Path  # inside the build tree: written at every build, never shared
+    compiler: Path  # the host compiler that builds the preloaded library
+    maps: tuple[tuple[Path, str], ...]  # (absolute prefix, replacement), longest prefix first
+
+    @property
+    def script(self) -> Path:
+        return self.directory / "nvcc-launcher"
+
+    @property
+    def library(self) -> Path:
+        return self.directory / "libbuild-tools-pathmap.so"
+
+    def map_value(self) -> str:
+        return ":".join(f"{old}={new}" for old, new in self.maps)
+
+    def host_flags(self) -> tuple[str, ...]:
+        # GCC takes the last matching -ffile-prefix-map, so the longest prefix goes last.
+        return tuple(f"-ffile-prefix-map={old}={new}" for old, new in reversed(self.maps))
+
+    def nvcc_flags(self) -> tuple[str, ...]:
+        return ("-objtemp", *(f"-Xcompiler={flag}" for flag in self.host_flags()))
+
+    def script_text(self) -> str:
+        library = shlex.quote(str(self.library))
+        return "\n".join(
+            [
+                "#!/bin/sh",
+                "# Written by ollama-build-tools for this build: the first CUDA compiler",
+                "# launcher. It makes nvcc's output independent of its process id (-objtemp)",
+                "# and of where the work directory is (the preloaded library maps the source",
+                "# path that cudafe++ and cicc hash into internal-linkage names; the prefix",
+                "# maps do the same for host code). See build_tools/toolkit/pathmap.py.",
+                f'LD_PRELOAD={library}"${{LD_PRELOAD:+:$LD_PRELOAD}}"',
+                f"{MAP_VARIABLE}={shlex.quote(self.map_value())}",
+                f"export LD_PRELOAD {MAP_VARIABLE}",
+                'exec "$@" ' + " ".join(shlex.quote(flag) for flag in self.nvcc_flags()),
+                "",
+            ]
+        )
+
+
+def is_dynamic_elf(path: Path) -> bool:
+    """Does ``path`` name a dynamically linked 64-bit ELF program (one LD_PRELOAD reaches)?"""
+    try:
+        data = read_regular(path, limit=256 * 1024 * 1024)
+    except OSError:
+        return False
+    if len(data) < 64 or data[:5] != b"\x7fELF\x02" or data[5] != 1:  # ELF64, little-endian
+        return False
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    entsize, count = struct.unpack_from("<HH", data, 54)
+    for index in range(count):
+        offset = phoff + index * entsize
+        if entsize < 4 or offset + 4 > len(data):
+            return False
+        if struct.unpack_from("<I", data, offset)[0] == _PT_INTERP:
+            return True
+    return False
+
+
+def _not(reason: str) -> tuple[None, Reproducibility]:
+    return None, Reproducibility(path_independent=False, method=None, reason=reason)
+
+
+def plan_nvcc_launcher(
+    toolkit: Toolkit,
+    directory: Path,
+    maps: list[tuple[Path, str]],
+    compiler: Path | None,
+    runner: Runner,
+) -> tuple[NvccLauncher | None, Reproducibility]:
+    """The launcher for this toolkit and these source roots, or why there can be none."""
+    if compiler is None:
+        return _not("no host C compiler is known to build the path-map library")
+    for old, new in maps:
+        if not old.is_absolute():
+            return _not(f"the source path {old} is not absolute")
+        if _FORBIDDEN & set(f"{old}{new}{directory}"):
+            return _not(f"the path {old} or {directory} holds a space or one of ':', '=', ';'")
+    helptext = runner.run([toolkit.nvcc, "--help"], probe=True, quick=True, check=False).output
+    if "objdir-as-tempdir" not in helptext:
+        return _not(f"nvcc {toolkit.full_version} has no -objtemp (--objdir-as-tempdir)")
+    for program in (toolkit.root / "bin" / "cudafe++", toolkit.root / "nvvm" / "bin" / "cicc"):
+        if not is_dynamic_elf(program):
+            return _not(f"{program} is missing or not a dynamically linked program")
+    ordered = tuple(sorted(maps, key=lambda pair: len(str(pair[0])), reverse=True))
+    launcher = NvccLauncher(directory=directory, compiler=compiler, maps=ordered)
+    return launcher, Reproducibility(path_independent=True, method=METHOD)
+
+
+def install_nvcc_launcher(launcher: NvccLauncher, runner: Runner) -> None:
+    """Write the launcher script and build the preloaded library (a dry run only says so)."""
+    source = resources.files("build_tools") / "resources" / "pathmap.c"
+    with resources.as_file(source) as path:
+        if not runner.dry_run:
+            launcher.directory.mkdir(parents=True, exist_ok=True)
+            launcher.script.write_text(launcher.script_text())
+            launcher.script.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP)
+        runner.run(
+            [
+                launcher.compiler,
+                *("-x", "c", "-shared", "-fPIC", "-O2"),
+                *("-o", launcher.library, path),
+            ],
+            what="build the nvcc path-map library",
+            quick=True,
+        )

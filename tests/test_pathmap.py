@@ -1,0 +1,199 @@
+"""The nvcc launcher that keeps PIDs and work-directory paths out of CUDA objects.
+
+The preloaded library is judged by what a real program receives as its arguments (``echo``
+prints them); the launcher script by running it; the planning by the reasons it gives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from build_tools.runner import Runner
+from build_tools.toolkit.model import Toolkit
+from build_tools.toolkit.pathmap import (
+    MAP_VARIABLE,
+    NvccLauncher,
+    install_nvcc_launcher,
+    is_dynamic_elf,
+    plan_nvcc_launcher,
+)
+
+ECHO = shutil.which("echo", path="/usr/bin:/bin")
+CC = shutil.which("cc") or shutil.which("gcc")
+
+
+def launcher_in(directory: Path, *maps: tuple[str, str]) -> NvccLauncher:
+    assert CC is not None
+    return NvccLauncher(
+        directory=directory, compiler=Path(CC), maps=tuple((Path(a), b) for a, b in maps)
+    )
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> NvccLauncher:
+    if CC is None or ECHO is None:
+        pytest.skip("needs a C compiler (apt-get install gcc) and /bin/echo")
+    launcher = launcher_in(
+        tmp_path / "it's",  # a quote in the path: the script must quote it
+        ("/work/x/sources/ollama", "."),
+        ("/work/x", "w"),
+    )
+    install_nvcc_launcher(launcher, Runner(echo=False))
+    return launcher
+
+
+def echo_through(launcher: NvccLauncher, *args: str) -> list[str]:
+    """What a program started by the launcher receives (launcher flags appended)."""
+    assert ECHO is not None
+    result = subprocess.run(
+        [str(launcher.script), ECHO, *args], capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+@pytest.mark.toolchain  # builds the library with the machine's C compiler
+def test_source_path_is_mapped_longest_prefix_first(built: NvccLauncher) -> None:
+    words = echo_through(
+        built, "--orig_src_path_name", "/work/x/sources/ollama/ml/k.cu", "--orig_src_path_name"
+    )
+    assert words[:3] == ["--orig_src_path_name", "./ml/k.cu", "--orig_src_path_name"]
+    # The launcher appends -objtemp and the host prefix maps, the longest prefix last.
+    assert words[3:] == [
+        "-objtemp",
+        "-Xcompiler=-ffile-prefix-map=/work/x=w",
+        "-Xcompiler=-ffile-prefix-map=/work/x/sources/ollama=.",
+    ]
+
+
+@pytest.mark.toolchain  # builds the library with the machine's C compiler
+@pytest.mark.parametrize(
+    ("path", "seen"),
+    [
+        ("/work/x/k.cu", "w/k.cu"),
+        ("/work/xy/k.cu", "/work/xy/k.cu"),  # only whole path components
+        ("/elsewhere/k.cu", "/elsewhere/k.cu"),
+        ("/work/x", "w"),
+    ],
+)
+def test_only_whole_prefixes_are_mapped(built: NvccLauncher, path: str, seen: str) -> None:
+    assert echo_through(built, "--orig_src_path_name", path)[1] == seen
+
+
+@pytest.mark.toolchain  # builds the library with the machine's C compiler
+def test_other_arguments_are_left_alone(built: NvccLauncher) -> None:
+    assert echo_through(built, "/work/x/k.cu", "--orig_src_file_name", "/work/x/k.cu")[:3] == [
+        "/work/x/k.cu",
+        "--orig_src_file_name",
+        "/work/x/k.cu",
+    ]
+
+
+@pytest.mark.toolchain  # builds the library with the machine's C compiler
+def test_script_keeps_an_existing_preload_and_sets_the_map(built: NvccLauncher) -> None:
+    show = f'echo "$LD_PRELOAD"; echo "${MAP_VARIABLE}"'
+    result = subprocess.run(
+        [str(built.script), "/bin/sh", "-c", show],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LD_PRELOAD": "/other.so"},
+    )
+    assert result.stdout.splitlines() == [
+        f"{built.library}:/other.so",
+        "/work/x/sources/ollama=.:/work/x=w",
+    ]
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    if CC is None:
+        pytest.skip("needs a C compiler")
+    launcher = launcher_in(tmp_path / "l", ("/a", "."))
+    install_nvcc_launcher(launcher, Runner(dry_run=True, echo=False))
+    assert not (tmp_path / "l").exists()
+
+
+def test_dynamic_elf() -> None:
+    assert ECHO is not None
+    assert is_dynamic_elf(Path(ECHO))
+
+
+def test_not_dynamic_elf(tmp_path: Path) -> None:
+    script = tmp_path / "cudafe++"
+    script.write_text("#!/bin/sh\n")
+    assert not is_dynamic_elf(script)
+    assert not is_dynamic_elf(tmp_path / "missing")
+    assert not is_dynamic_elf(tmp_path)
+
+
+@given(st.binary(max_size=512))
+def test_is_dynamic_elf_never_fails_on_any_bytes(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile() as handle:
+        handle.write(b"\x7fELF\x02\x01" + data)
+        handle.flush()
+        is_dynamic_elf(Path(handle.name))  # True or False, never an exception
+
+
+def fake_toolkit(root: Path, help_text: str, *, programs: Path | None) -> Toolkit:
+    (root / "bin").mkdir(parents=True)
+    (root / "nvvm" / "bin").mkdir(parents=True)
+    nvcc = root / "bin" / "nvcc"
+    nvcc.write_text(f"#!/bin/sh\necho '{help_text}'\n")
+    nvcc.chmod(0o755)
+    if programs is not None:
+        shutil.copy(programs, root / "bin" / "cudafe++")
+        shutil.copy(programs, root / "nvvm" / "bin" / "cicc")
+    return Toolkit(
+        version="12.4",
+        full_version="12.4.131",
+        provider="system",
+        root=root,
+        nvcc=nvcc,
+        sass_archs=("86",),
+        ptx_archs=("86",),
+    )
+
+
+def test_planned_with_a_capable_toolkit(tmp_path: Path) -> None:
+    assert ECHO is not None
+    toolkit = fake_toolkit(tmp_path / "cuda", "--objdir-as-tempdir (-objtemp)", programs=Path(ECHO))
+    maps = [(tmp_path / "src", "."), (tmp_path / "src" / "deeper", "d")]
+    launcher, record = plan_nvcc_launcher(toolkit, tmp_path / "l", maps, Path("/cc"), Runner())
+    assert record.path_independent
+    assert record.reason is None
+    assert launcher is not None
+    assert [new for _, new in launcher.maps] == ["d", "."]
+
+
+@pytest.mark.parametrize(
+    ("help_text", "programs", "maps", "reason"),
+    [
+        ("no such option", "echo", [("/src", ".")], "has no -objtemp"),
+        ("--objdir-as-tempdir", None, [("/src", ".")], "not a dynamically linked program"),
+        ("--objdir-as-tempdir", "echo", [("/my src", ".")], "holds a space"),
+        ("--objdir-as-tempdir", "echo", [("/a:b", ".")], "holds a space or one of ':'"),
+        ("--objdir-as-tempdir", "echo", [("relative", ".")], "is not absolute"),
+    ],
+)
+def test_reasons_when_not_path_independent(
+    tmp_path: Path, help_text: str, programs: str | None, maps: list[tuple[str, str]], reason: str
+) -> None:
+    assert ECHO is not None
+    toolkit = fake_toolkit(
+        tmp_path / "cuda", help_text, programs=None if programs is None else Path(ECHO)
+    )
+    paths = [(Path(a), b) for a, b in maps]
+    launcher, record = plan_nvcc_launcher(toolkit, tmp_path / "l", paths, Path("/cc"), Runner())
+    assert launcher is None
+    assert not record.path_independent
+    assert record.reason is not None
+    assert reason in record.reason
+    assert record.to_json() == {"path_independent": False, "method": None, "reason": record.reason}
