@@ -249,7 +249,7 @@ of writing it (for CI: the committed files must match the profiles).
             name="ci",
             help="a GitHub Actions workflow: a build matrix over the profiles, caches, artifact "
             "upload, and a release job on tags",
-            settings="build_tools.settings.commands:RenderCiSettings",
+            settings="build_tools.settings.commands:RenderWorkflowSettings",
             handler="build_tools.cli.commands.render:run_ci",
         ),
         Command(
