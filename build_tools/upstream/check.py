@@ -284,7 +284,7 @@ def check_upstream(
     """Check every release tag of ``repository`` after ``since`` (default: the newest tag the
     registry knows)."""
     start = registry().known_through() if since is None else since
-    tags = release_tags(repository, runner)
+    tags = release_tags(repository, runner, timeout)
     new = [t for t in tags if t > start]
     fetch_tags(repository, new, runner, timeout)
     series = load_all_series()

@@ -64,7 +64,8 @@ def _git(runner: Runner, *args: str, env: dict[str, str] | None = None, what: st
 
 def _local(source: str) -> Path | None:
     """The directory a source names on this machine; None for a URL."""
-    if "://" in source or re.match(r"^[\w.-]+@[\w.-]+:", source):
+    # As git reads it: a scheme, or scp-like "host:path" (a colon before any slash).
+    if "://" in source or re.match(r"^[^/:]+:", source):
         return None
     return Path(source).expanduser().resolve()
 
@@ -107,12 +108,15 @@ def _tag_names(output: str, *, remote: bool) -> list[str]:
     return names
 
 
-def release_tags(repository: Repository, runner: Runner) -> list[OllamaVersion]:
-    """The repository's release tags, oldest first (other tags are left out)."""
+def release_tags(
+    repository: Repository, runner: Runner, timeout: float | None = None
+) -> list[OllamaVersion]:
+    """The repository's release tags, oldest first (other tags are left out); a URL is asked
+    within ``timeout`` seconds (default: the runner's probe timeout)."""
     try:
         if repository.url is not None:
             output = _git(
-                runner,
+                runner if timeout is None else dataclasses.replace(runner, probe_timeout=timeout),
                 "ls-remote",
                 "--tags",
                 "--refs",

@@ -49,6 +49,13 @@ def _series_cell(tag: TagReport) -> str:
     return "; ".join(cells) or "none for this generation"
 
 
+def _tree_cell(tag: TagReport) -> str:
+    if not tag.recognised:
+        return f"{tag.generation or 'unknown'}, expected {tag.expected}"
+    pin = f", llama.cpp {tag.llama_cpp}" if tag.llama_cpp else ""
+    return f"{tag.generation} (recognised){pin}"
+
+
 def _stock_cell(tag: TagReport) -> str:
     if not tag.recognised or tag.problem is not None:
         return "not compared"
@@ -71,9 +78,7 @@ def _show(report: UpstreamReport) -> None:
             Row(
                 [
                     str(t.tag),
-                    f"{t.generation} (recognised)"
-                    if t.recognised
-                    else f"{t.generation or 'unknown'}, expected {t.expected}",
+                    _tree_cell(t),
                     _stock_cell(t),
                     _series_cell(t),
                     "SURPRISE" if t.surprises() else "as expected",
