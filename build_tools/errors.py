@@ -30,6 +30,7 @@ __all__ = [
     "UnknownLayoutError",
     "UnreadableArtifactError",
     "UnsupportedGenerationError",
+    "UpstreamSurpriseError",
     "ValidationHoleError",
     "VerifyError",
 ]
@@ -203,6 +204,17 @@ class NotReproducibleError(BuildToolsError):
 
     exit_code = 14
     meaning = "verify-reproducible: two builds of the same inputs differ"
+
+
+class UpstreamSurpriseError(BuildToolsError):
+    """``upstream check``: a release tag newer than the registry is not what this version
+    expects (tree not recognised, stock lists changed, or a patch series no longer applies)."""
+
+    exit_code = 12
+    meaning = (
+        "upstream check: a new Ollama tag is a surprise (unrecognised tree, changed stock lists "
+        "or a patch series that no longer applies)"
+    )
 
 
 def _exit_codes() -> dict[int, str]:

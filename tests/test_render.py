@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from build_tools.__main__ import main
 from build_tools.errors import ConfigurationError
 from build_tools.paths import default_cache_dir
 from build_tools.render import DEFAULT_BASE_IMAGE, RenderProfile, render_container
+from build_tools.settings.parse import cron_schedule
 
 from programs import require
 
@@ -182,3 +188,111 @@ def test_render_refuses_an_unpinned_base_image_or_an_unpinned_toolkit(
     profile = RenderProfile(name="p", description="p", cuda="12.4", ref="v0.24.0")
     with pytest.raises(ConfigurationError, match="snapshot"):
         render_container(profile, profiles_file="x", output="y", apt_snapshot="yesterday")
+
+
+# --- the scheduled upstream check ------------------------------------------------------------
+SCHEDULE = "0 6 * * 1"
+
+
+def load_yaml(path: Path) -> Any:
+    return YAML(typ="safe").load(path.read_text())  # YAML 1.2: the key `on` stays a string
+
+
+def scheduled_workflow(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
+    output = tmp_path / "workflow.yml"
+    argv = ["ci", "--profiles-file", PROFILES, "--output", str(output)]
+    render(capsys, *argv, "--upstream-check-schedule", SCHEDULE)
+    return output
+
+
+def test_a_schedule_adds_an_upstream_check_job_and_scheduled_runs_build_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    workflow = load_yaml(scheduled_workflow(capsys, tmp_path))
+    triggers = workflow["on"]
+    assert triggers["schedule"] == [{"cron": SCHEDULE}]
+    assert "push" in triggers
+    jobs = workflow["jobs"]
+    assert jobs["build"]["if"] == "github.event_name != 'schedule'"
+    upstream = jobs["upstream"]
+    assert "schedule" in upstream["if"]
+    assert "needs" not in upstream
+    last = upstream["steps"][-1]["run"]
+    assert last.startswith("python -m build_tools upstream check --source https://")
+    # A scheduled run never cancels a push build of the same branch.
+    assert "github.event_name" in workflow["concurrency"]["group"]
+    # Without the option the committed workflow has none of it.
+    plain = load_yaml(REPO / "ci" / "workflow.yml")
+    assert "schedule" not in plain["on"]
+    assert "upstream" not in plain["jobs"]
+    assert "if" not in plain["jobs"]["build"]
+
+
+def test_the_scheduled_workflow_passes_actionlint(
+    actionlint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    output = scheduled_workflow(capsys, tmp_path)
+    result = subprocess.run(
+        [str(actionlint), "-color=false", f"-shellcheck={shellcheck()}", str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("schedule", "field"),
+    [
+        ("0 6 * *", "five fields"),
+        ("60 6 * * 1", "minute field '60'"),
+        ("0 24 * * 1", "hour field '24'"),
+        ("0 6 0 * 1", "day of month field '0'"),
+        ("0 6 * 13 1", "month field '13'"),
+        ("0 6 * * 7", "day of week field '7'"),
+        ("5-1 * * * *", "minute field '5-1'"),
+        ('0 6 * * 1"\n  evil: x', "five fields"),
+        ("*/0 * * * *", "minute field '*/0'"),
+    ],
+)
+def test_an_invalid_schedule_is_exit_2_naming_the_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, schedule: str, field: str
+) -> None:
+    output = tmp_path / "workflow.yml"
+    argv = ["render", "ci", "--profiles-file", PROFILES, "--output", str(output)]
+    assert main([*argv, "--upstream-check-schedule", schedule]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert "--upstream-check-schedule" in error
+    assert field in error
+    assert not output.exists()
+
+
+FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+
+
+@st.composite
+def cron_field(draw: st.DrawFn, low: int, high: int) -> str:
+    kind = draw(st.sampled_from(["star", "value", "range", "step"]))
+    if kind == "star":
+        return "*"
+    first = draw(st.integers(low, high))
+    if kind == "value":
+        return str(first)
+    last = draw(st.integers(first, high))
+    if kind == "range":
+        return f"{first}-{last}"
+    return f"*/{draw(st.integers(1, high))}"
+
+
+@given(fields=st.tuples(*(cron_field(low, high) for low, high in FIELD_RANGES)))
+def test_every_valid_schedule_is_accepted_as_written(fields: tuple[str, ...]) -> None:
+    assert cron_schedule("  ".join(fields)) == " ".join(fields)
+
+
+@given(text=st.text(max_size=60))
+def test_any_accepted_schedule_is_five_plain_fields(text: str) -> None:
+    try:
+        accepted = cron_schedule(text)
+    except ValueError:
+        return
+    assert re.fullmatch(r"[0-9A-Za-z*,/-]+( [0-9A-Za-z*,/-]+){4}", accepted), accepted

@@ -250,7 +250,7 @@ of writing it (for CI: the committed files must match the profiles).
             name="ci",
             help="a GitHub Actions workflow: a build matrix over the profiles, caches, artifact "
             "upload, and a release job on tags",
-            settings="build_tools.settings.commands:RenderCiSettings",
+            settings="build_tools.settings.commands:RenderWorkflowSettings",
             handler="build_tools.cli.commands.render:run_ci",
         ),
         Command(
@@ -353,6 +353,36 @@ plan, build and render take the same --inventory, --group, --model and --default
     ),
 )
 
+UPSTREAM = Command(
+    name="upstream",
+    help="check Ollama's newest release tags against what this version knows",
+    description="""\
+Ollama keeps releasing. This version knows its release tags up to the newest one its generation
+registry was checked against; a later tag may be built like the last known one, or may have moved
+a signature file, a stock arch list or the code a patch series changes.""",
+    children=(
+        Command(
+            name="check",
+            help="list release tags newer than the registry and say, for each, whether its tree "
+            "is recognised, whether its stock lists changed and whether each patch series applies",
+            description="List the release tags (vX.Y.Z, vX.Y.Z-rcN) of --source newer than the "
+            "newest tag the generation registry knows (or than --since TAG). For each: is its "
+            "tree the generation its tag range says (else which signature files no longer "
+            "match), do its presets' stock arch lists equal the built-in table, and does each "
+            "current patch series of its generation apply. Files are read from git without a "
+            "checkout; a URL's new tags are fetched shallow into --workdir. Exit 12 when a tag "
+            "is a surprise.",
+            epilog="examples:\n"
+            "  python -m build_tools upstream check                # github.com/ollama/ollama\n"
+            "  python -m build_tools upstream check --source ~/src/ollama --json\n"
+            "  python -m build_tools upstream check --source ~/src/ollama --since v0.32.15-rc0",
+            settings="build_tools.settings.upstream:UpstreamCheckSettings",
+            handler="build_tools.cli.commands.upstream:run_check",
+            json=True,
+        ),
+    ),
+)
+
 COMMANDS: tuple[Command, ...] = (
     BUILD,
     DEPLOY,
@@ -363,5 +393,6 @@ COMMANDS: tuple[Command, ...] = (
     RENDER,
     REPRODUCIBLE,
     TOOLKIT,
+    UPSTREAM,
     VERIFY,
 )

@@ -176,6 +176,8 @@ class Generation:
     title: str
     first_tag: OllamaVersion
     last_tag: OllamaVersion | None  # None: still current
+    # The newest tag a still-current row was checked against (upstream check starts after it).
+    checked_through: OllamaVersion | None = None
     recipe: str | None  # "module:Class" building it; None: not buildable by this tool
     rule: RuntimeRule
     default_min: tuple[int, int] | None  # rule "minimum": the cc Ollama uses from, unchanged
@@ -207,6 +209,18 @@ class Generation:
     def min_cc_at_link_time(self) -> bool:
         """The minimum compute capability is a Go variable the build sets from the plan."""
         return self.min_cc_go_variables is not None
+
+    @property
+    def known_through(self) -> OllamaVersion:
+        """The newest tag this row's facts are known for: its last tag, else the tag it was
+        last checked against, else the newest tag any of its facts starts at."""
+        if self.last_tag is not None:
+            return self.last_tag
+        if self.checked_through is not None:
+            return self.checked_through
+        starts = [self.first_tag, *(s.since for s in self.stock)]
+        starts += [b.since for b in self.own_arch_backends]
+        return max(starts)
 
     def covers(self, version: OllamaVersion) -> bool:
         return self.first_tag <= version and (self.last_tag is None or version <= self.last_tag)
@@ -503,6 +517,7 @@ def parse_generation(name: str, data: Any) -> Generation:
         title=row.required_text("title"),
         first_tag=first,
         last_tag=row.tag("last_tag"),
+        checked_through=row.tag("checked_through"),
         recipe=row.text("recipe"),
         tree=_tree(row.table("tree")),
         layout_clues=tuple(clues),

@@ -75,6 +75,10 @@ class Registry:
     def newest(self) -> Generation:
         return self.generations[-1]
 
+    def known_through(self) -> OllamaVersion:
+        """The newest release tag the registry's rows are known for (``upstream check``)."""
+        return max(g.known_through for g in self.generations)
+
     def newest_first(self) -> tuple[Generation, ...]:
         return self.generations[::-1]
 

@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 PYTHON_VERSION = "3.11"
+# Where the scheduled `upstream check` job reads Ollama's tags (written into the workflow as is).
+UPSTREAM_SOURCE = "https://github.com/ollama/ollama.git"
 RUNNER = "ubuntu-24.04"
 
 # Actions pinned by commit (tags can be moved); the comment is the release it was taken from.
@@ -93,8 +95,11 @@ def render_ci(
     profiles_file: str,
     output: str,
     go_version: str = DEFAULT_GO_VERSION,
+    upstream_check_schedule: str | None = None,
 ) -> str:
-    """A GitHub Actions workflow: one matrix job per profile, a release job on tags."""
+    """A GitHub Actions workflow: one matrix job per profile, a release job on tags, and with
+    ``upstream_check_schedule`` (a cron line from ``settings.parse.cron_schedule``) a scheduled
+    ``upstream check`` job; scheduled runs skip the builds."""
     return _render(
         "workflow.yml.j2",
         {
@@ -102,6 +107,8 @@ def render_ci(
             "profiles_file": profiles_file,
             "output": output,
             "go_version": go_version,
+            "upstream_check_schedule": upstream_check_schedule,
+            "upstream_source": UPSTREAM_SOURCE,
             "python_version": PYTHON_VERSION,
             "runner": RUNNER,
             "actions": ACTIONS,

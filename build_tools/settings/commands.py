@@ -38,6 +38,7 @@ __all__ = [
     "PlanSettings",
     "RenderCiSettings",
     "RenderContainerSettings",
+    "RenderWorkflowSettings",
     "ReproducibleSettings",
     "ToolkitInstallSettings",
     "ToolkitListSettings",
@@ -297,6 +298,22 @@ class RenderContainerSettings:
         "also a build argument: --build-arg SOURCE_DATE_EPOCH=N)",
     )
     common: RenderCiSettings = group("output")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderWorkflowSettings:
+    """``render ci``: the output options shared with ``render container``, plus what only the
+    workflow has."""
+
+    common: RenderCiSettings = group("output")
+    upstream_check_schedule: str | None = option(
+        None,
+        "--upstream-check-schedule",
+        metavar="CRON",
+        parse=parse.cron_schedule,
+        help="add a job that runs `upstream check` on this cron schedule (UTC, e.g. '0 6 * * 1') "
+        "and fails when a new Ollama tag is a surprise; scheduled runs build nothing",
+    )
 
 
 # Commands whose options a profile may set.

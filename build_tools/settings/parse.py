@@ -18,6 +18,7 @@ __all__ = [
     "PROFILE_NAME",
     "apt_snapshot",
     "arch_list",
+    "cron_schedule",
     "cuda_version",
     "driver_version",
     "generation_name",
@@ -185,3 +186,64 @@ def profile_name(text: str) -> str:
     if not PROFILE_NAME.match(text):
         raise ValueError("expected letters, digits, '.', '_' or '-'")
     return text
+
+
+# The five fields of a cron schedule as GitHub Actions reads them (POSIX cron plus steps):
+# name, lowest value, highest value, and the names the field also takes.
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    (
+        "month",
+        1,
+        12,
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+    ),
+    ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+_CRON_ITEM = re.compile(
+    r"^(?P<base>\*|(?P<low>\w+)(?:-(?P<high>\w+))?)(?:/(?P<step>\d+))?\Z", re.ASCII
+)
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> int:
+    upper = text.upper()
+    if upper in names:
+        return names.index(upper) + low
+    if not (text.isascii() and text.isdecimal()) or not low <= int(text) <= high:
+        raise ValueError
+    return int(text)
+
+
+def _cron_field(text: str, low: int, high: int, names: tuple[str, ...]) -> None:
+    for item in text.split(","):
+        match = _CRON_ITEM.match(item)
+        if match is None:
+            raise ValueError
+        if match["low"] is not None:
+            first = _cron_value(match["low"], low, high, names)
+            last = first if match["high"] is None else _cron_value(match["high"], low, high, names)
+            if last < first:
+                raise ValueError
+        if match["step"] is not None and not 1 <= int(match["step"]) <= high:
+            raise ValueError
+
+
+def cron_schedule(text: str) -> str:
+    """A cron schedule for a rendered GitHub workflow (``0 6 * * 1``): five fields of numbers,
+    names, ``*``, ranges, lists and steps, each in its field's range; spaces normalised."""
+    fields = text.split()
+    if len(text) > 200 or len(fields) != len(_CRON_FIELDS):
+        raise ValueError(
+            "expected five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * 1'"
+        )
+    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        try:
+            _cron_field(value, low, high, names)
+        except ValueError:
+            raise ValueError(
+                f"the {name} field {value!r} is not *, a number from {low} to {high}, a range, "
+                "a list or a step (*/N)"
+            ) from None
+    return " ".join(fields)

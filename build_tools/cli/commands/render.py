@@ -16,8 +16,8 @@ from build_tools.errors import ConfigurationError
 from build_tools.render import RenderProfile, render_ci, render_container
 from build_tools.settings.commands import (
     BuildSettings,
-    RenderCiSettings,
     RenderContainerSettings,
+    RenderWorkflowSettings,
     profile_options,
 )
 from build_tools.settings.declare import resolve
@@ -140,14 +140,16 @@ def _emit(text: str, output: Path | None, check: bool) -> int:
     return 0
 
 
-def run_ci(settings: RenderCiSettings, context: Context) -> int:
+def run_ci(workflow: RenderWorkflowSettings, context: Context) -> int:
     del context
+    settings = workflow.common
     profiles = load_profiles(find_profiles_file(settings.profiles_file, needed_by="render ci"))
     rendered = render_ci(
         [_render_profile(p, profiles) for p in profiles.profiles.values()],
         profiles_file=_profiles_in_context(profiles.path),
         output=_named(out, "--output") if (out := _to_file(settings.output)) else "ci/workflow.yml",
         go_version=settings.go_version,
+        upstream_check_schedule=workflow.upstream_check_schedule,
     )
     return _emit(rendered, settings.output, settings.check)
 
