@@ -163,8 +163,24 @@ def test_shipped_series_are_declared_as_documented() -> None:
     assert (str(fix.first_tag), str(fix.last_tag)) == ("v0.12.10-rc0", "v0.13.1-rc1")
     reservation = shipped["gpu-reservation"]
     assert not reservation.default
-    assert reservation.generations == ("G4",)
-    assert [f.name for f in reservation.files] == ["0001-reserve-gpus.patch.j2"]
+    assert reservation.generations == ("G3", "G4", "G5")
+    assert reservation.range_text == "v0.5.8-rc0 .. v0.12.3, v0.13.1-rc0 .. v0.33.0-rc2"
+
+    def files(tag: str) -> list[str]:
+        return [f.name for f in reservation.files_for(OllamaVersion.parse(tag))]
+
+    assert files("v0.6.8") == ["0001-reservation-rules.patch", "0002-reserve-gpus-g3.patch.j2"]
+    assert files("v0.24.0") == files("v0.32.2") == files("v0.33.0-rc2")
+    assert files("v0.32.2") == ["0001-reservation-rules.patch", "0003-reserve-gpus-g4-g5.patch.j2"]
+    assert files("v0.34.0") == files("v0.33.0-rc2")  # --patch past the range tries the newest
+    for tag in ("v0.5.7", "v0.12.5", "v0.13.0", "v0.33.0"):
+        assert not reservation.covers(OllamaVersion.parse(tag)), tag
+    with pytest.raises(PatchError, match=r"none is for v0\.12\.5") as error:
+        files("v0.12.5")
+    assert error.value.hint is not None
+    assert "0002-reserve-gpus-g3.patch.j2 for v0.5.8-rc0 .. v0.12.3" in error.value.hint
+    with pytest.raises(PatchError, match="the release is unknown"):
+        reservation.files_for(None)
 
 
 def test_bad_metadata_names_the_file(tmp_path: Path) -> None:
@@ -175,6 +191,54 @@ def test_bad_metadata_names_the_file(tmp_path: Path) -> None:
         load_series(directory)
     (directory / "series.toml").write_text('description = "x"\ngenerations = ["G4"]\n')
     with pytest.raises(ConfigurationError, match=r"has no NNNN-name\.patch"):
+        load_series(directory)
+
+
+RANGED_TOML = (
+    SERIES_TOML
+    + """
+[patch."0002-again.patch"]
+first_tag = "v0.1.5"
+last_tag = "v0.2.0"
+"""
+)
+
+
+def test_ranged_patches_are_chosen_by_release(tmp_path: Path, tree: Path) -> None:
+    directory = write_series(
+        tmp_path,
+        "ranged",
+        RANGED_TOML.format(default="true"),
+        {"0001-hello-world.patch": GREETING_1, "0002-again.patch": GREETING_2},
+    )
+    series = load_series(directory)
+    assert series.to_json()["patch_ranges"] == {"0002-again.patch": "v0.1.5 .. v0.2.0"}
+    assert not series.covers(OllamaVersion.parse("v0.1.4"))  # in the series, in no range
+    assert series.covers(OllamaVersion.parse("v0.1.5"))
+    patches = render_series(series, PREVIEW_CONTEXT, OllamaVersion.parse("v0.2.0"))
+    assert [p.name for p in patches] == ["0001-hello-world.patch", "0002-again.patch"]
+    apply_patches(tree, patches, QUIET)
+    assert (tree / "notes" / "new.txt").read_text() == "created by a patch\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('[patch."0009-nope.patch"]\nfirst_tag = "v0.1.0"\nlast_tag = "v0.2.0"\n', "names no"),
+        ('[patch."0001-a.patch"]\nfirst_tag = "v0.1.0"\n', "needs first_tag <= last_tag"),
+        ('[patch."0001-a.patch"]\nfirst_tag = "v0.1.0"\nlast_tag = "v0.3.0"\n', "outside"),
+        ('[patch."0001-a.patch"]\nfirst_tag = "v0.1.0"\nfirst = 1\n', "may only set"),
+        ('patch = "0001-a.patch"\n', "one table per ranged patch"),
+    ],
+)
+def test_bad_patch_ranges_name_the_file(tmp_path: Path, table: str, problem: str) -> None:
+    metadata = SERIES_TOML.format(default="false")
+    if not table.startswith("["):
+        metadata = table + metadata
+    else:
+        metadata += table
+    directory = write_series(tmp_path, "bad", metadata, {"0001-a.patch": GREETING_1})
+    with pytest.raises(ConfigurationError, match=rf"bad/series.toml: .*{problem}"):
         load_series(directory)
 
 
@@ -208,7 +272,7 @@ def test_selection_errors_say_what_to_do() -> None:
     with pytest.raises(ConfigurationError, match="both --patch and --no-patch"):
         select_series(shipped, generation("G4"), v24, ("gpu-reservation",), ("gpu-reservation",))
     with pytest.raises(ConfigurationError, match="written for G4, this is G5"):
-        select_series(shipped, generation("G5"), v24, requested=("gpu-reservation",))
+        select_series(shipped, generation("G5"), v24, requested=("g4-cuda-init-validation",))
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -388,14 +452,19 @@ def test_gpu_reservation_renders_the_plan_and_is_stamped_as_ours(tmp_path: Path)
         refused=(),
         runner=QUIET,
     )
-    assert [p.series for p in applied] == ["gpu-reservation"]
+    assert [p.series for p in applied] == ["gpu-reservation"] * 2
     go = (root / "discover" / "reservation.go").read_text()
     assert "defaultMinComputeMajor = 8\n" in go
     assert "defaultMinComputeMinor = 6\n" in go
-    assert "reservedReason(devices[i])" in (root / "discover" / "runner.go").read_text()
+    assert "reserved := reservedReasons(devices)" in (root / "discover" / "runner.go").read_text()
+    assert (root / "discover" / "reservation" / "reservation_test.go").is_file()
     stamp = json.loads((root / ".git" / "build-tools-patches.json").read_text())
-    assert stamp["created"].keys() == {"discover/reservation.go"}
-    assert stamp["patches"][0]["sha256"] == applied[0].sha256
+    assert stamp["created"].keys() == {
+        "discover/reservation.go",
+        "discover/reservation/reservation.go",
+        "discover/reservation/reservation_test.go",
+    }
+    assert [p["sha256"] for p in stamp["patches"]] == [p.sha256 for p in applied]
     assert changes_are_ours(root, QUIET)
 
     # Any change of the user's, tracked or in a file we created, is no longer ours.
@@ -403,6 +472,27 @@ def test_gpu_reservation_renders_the_plan_and_is_stamped_as_ours(tmp_path: Path)
     assert not changes_are_ours(root, QUIET)
     (root / "discover" / "reservation.go").unlink()
     assert not changes_are_ours(root, QUIET)
+
+
+def test_gpu_reservation_hooks_g3_discovery(tmp_path: Path) -> None:
+    root = reservation_fixture(tmp_path / "ollama", generation="G3", tag="v0.6.8")
+    tree = read_tree(root)
+    assert tree.generation == generation("G3")
+    applied = apply_for_build(
+        checkout_of(root),
+        tree,
+        seed_plan(),
+        requested=("gpu-reservation",),
+        refused=(),
+        runner=QUIET,
+    )
+    assert [p.name for p in applied] == [
+        "0001-reservation-rules.patch",
+        "0002-reserve-gpus-g3.patch",
+    ]
+    gpu = (root / "discover" / "gpu.go").read_text()
+    assert "cudaReservedReason(gpuInfo.ID, int(memInfo.major), int(memInfo.minor))" in gpu
+    assert "defaultMinComputeMajor = 8\n" in (root / "discover" / "reservation.go").read_text()
 
 
 def test_forget_removes_our_files_after_a_reset(tmp_path: Path) -> None:
@@ -452,7 +542,7 @@ def test_list_for_a_ref_says_what_applies(capsys: pytest.CaptureFixture[str]) ->
 def test_check_reports_each_patch_and_leaves_the_tree_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = hole_fixture(tmp_path / "ollama")
+    root = hole_fixture(tmp_path / "ollama", tag="v0.13.1-rc0")
     before = fingerprint(root)
     assert run_cli("check", "--source-dir", str(root), "--json") == 0
     [result] = json.loads(capsys.readouterr().out)["patches"]
@@ -460,8 +550,24 @@ def test_check_reports_each_patch_and_leaves_the_tree_alone(
     # gpu-reservation does not fit this tree's runner.go: a named conflict, exit code 11.
     assert run_cli("check", "--source-dir", str(root), "--patch", "gpu-reservation", "--json") == 11
     results = json.loads(capsys.readouterr().out)["patches"]
-    conflict = next(r for r in results if r["series"] == "gpu-reservation")
+    conflict = next(r for r in results if r["series"] == "gpu-reservation" and r["detail"])
     assert conflict["state"] == "conflict"
     assert conflict["file"] == "discover/runner.go"
     assert conflict["hunk"].startswith("hunk #1 (@@")
+    assert fingerprint(root) == before
+
+
+def test_check_of_a_release_between_ranges_names_the_ranges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = hole_fixture(tmp_path / "ollama", tag="v0.13.0")
+    before = fingerprint(root)
+    assert run_cli("check", "--source-dir", str(root), "--patch", "gpu-reservation") == 11
+    err = capsys.readouterr().err
+    assert "series gpu-reservation has one patch per range of releases and none is for v0.13.0" in (
+        " ".join(err.split())
+    )
+    assert "0003-reserve-gpus-g4-g5.patch.j2 for v0.13.1-rc0 .. v0.33.0-rc2" in " ".join(
+        err.split()
+    )
     assert fingerprint(root) == before

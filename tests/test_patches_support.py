@@ -7,6 +7,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+from build_tools.generations import OllamaVersion
 from build_tools.patching import PREVIEW_CONTEXT, load_all_series, render_series
 
 from ollama_fixture import write_fixture
@@ -82,9 +83,11 @@ def preimage(patch_text: str, path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def shipped_patch(series: str) -> str:
-    [patch] = render_series(next(s for s in load_all_series() if s.name == series), PREVIEW_CONTEXT)
-    return patch.text
+def shipped_patch(series: str, tag: str | None = None) -> str:
+    """The text of every patch of a shipped series that a tree at ``tag`` gets."""
+    found = next(s for s in load_all_series() if s.name == series)
+    version = OllamaVersion.parse(tag) if tag else None
+    return "".join(p.text for p in render_series(found, PREVIEW_CONTEXT, version))
 
 
 def hole_fixture(root: Path, tag: str = "v0.13.0") -> Path:
@@ -104,15 +107,17 @@ def hole_fixture(root: Path, tag: str = "v0.13.0") -> Path:
     return root
 
 
-def reservation_fixture(root: Path) -> Path:
-    """The G4 fixture with the lines of discover/runner.go that gpu-reservation patches. For
-    patch tests only: that runner.go does not compile."""
-    write_fixture(root, generation="G4", tag="v0.24.0")
-    (root / "discover" / "runner.go").write_text(
-        "package discover\n\nfunc GPUDevices() {\n"
-        + preimage(shipped_patch("gpu-reservation"), "discover/runner.go")
+def reservation_fixture(root: Path, generation: str = "G4", tag: str = "v0.24.0") -> Path:
+    """A fixture with the lines of the discovery file that gpu-reservation hooks into at
+    ``tag`` (G3: discover/gpu.go, G4: discover/runner.go). For patch tests only: that file
+    does not compile."""
+    write_fixture(root, generation=generation, tag=tag)
+    path, function = ("gpu.go", "GetGPUInfo") if generation == "G3" else ("runner.go", "GPUDevices")
+    (root / "discover" / path).write_text(
+        f"package discover\n\nfunc {function}() {{\n"
+        + preimage(shipped_patch("gpu-reservation", tag), f"discover/{path}")
         + "}\n"
     )
-    git(root, "tag", "-d", "v0.24.0")
-    commit_all(root, "runner.go as released", "v0.24.0")
+    git(root, "tag", "-d", tag)
+    commit_all(root, f"{path} as released", tag)
     return root

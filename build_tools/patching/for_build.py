@@ -71,15 +71,20 @@ def _check_target(series: Series) -> None:
 
 
 def apply_selection(
-    root: Path, selection: Sequence[Selection], context: dict[str, Any], runner: Runner
+    root: Path,
+    selection: Sequence[Selection],
+    context: dict[str, Any],
+    runner: Runner,
+    version: OllamaVersion | None = None,
 ) -> list[AppliedPatch]:
-    """Render and apply the selected series to ``root`` atomically, and stamp the result."""
+    """Render and apply the selected series to ``root`` (a tree at release ``version``)
+    atomically, and stamp the result."""
     if not selection:
         return []
     for chosen in selection:
         _check_target(chosen.series)
     by_name = {s.series.name: s.series for s in selection}
-    patches = [p for s in selection for p in render_series(s.series, context)]
+    patches = [p for s in selection for p in render_series(s.series, context, version)]
     clean_before = tree_is_clean_or_ours(root, runner)
     checks = apply_patches(root, patches, runner)
     applied = [
@@ -125,4 +130,4 @@ def apply_for_build(
     with reporter.step(f"Apply patch series: {names}"):
         for chosen in selection:
             reporter.info(f"{chosen.series.name}: {chosen.reason}")
-        return apply_selection(checkout.root, selection, template_context(plan), runner)
+        return apply_selection(checkout.root, selection, template_context(plan), runner, version)

@@ -16,6 +16,7 @@ import jinja2
 from build_tools.errors import PatchError
 
 if TYPE_CHECKING:
+    from build_tools.generations import OllamaVersion
     from build_tools.patching.series import Series
     from build_tools.planning.arch_plan import ArchPlan
 
@@ -64,9 +65,12 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_series(series: Series, context: dict[str, Any]) -> list[RenderedPatch]:
+def render_series(
+    series: Series, context: dict[str, Any], version: OllamaVersion | None = None
+) -> list[RenderedPatch]:
+    """The series' patches for a tree at ``version`` (see ``Series.files_for``), rendered."""
     rendered: list[RenderedPatch] = []
-    for path in series.files:
+    for path in series.files_for(version):
         text = path.read_text(encoding="utf-8")
         name = path.name
         if name.endswith(".j2"):

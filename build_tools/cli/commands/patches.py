@@ -109,7 +109,7 @@ def _check(settings: PatchesCheckSettings, context: Context, checkout: Checkout)
     results: list[dict[str, Any]] = []
     conflicts = []
     for chosen in selection:
-        patches = render_series(chosen.series, PREVIEW_CONTEXT)
+        patches = render_series(chosen.series, PREVIEW_CONTEXT, version)
         # Series are checked one by one (each against the unpatched tree) so that one series'
         # conflict does not hide the state of the next.
         for check in check_patches(checkout.root, patches, runner):
