@@ -19,7 +19,7 @@ import pytest
 
 from build_tools.__main__ import main
 from build_tools.generations import Generation, OllamaVersion, registry
-from build_tools.patching import PREVIEW_CONTEXT, load_all_series, render_series
+from build_tools.patching import PREVIEW_CONTEXT, RenderedPatch, load_all_series, render_series
 from build_tools.runner import Runner
 from build_tools.source.ollama_tree import read_tree
 from build_tools.upstream import extract_files, open_repository, tree_paths
@@ -67,13 +67,27 @@ def presets(generation: Generation, changed: dict[int, str] | None = None) -> st
 
 
 def tree_of(generation: Generation, **changed: str) -> dict[str, str]:
-    """A miniature tree of ``generation``: its signature files and presets."""
+    """A miniature tree of ``generation``: its signature files and presets, and the files its
+    patch series change as the series expect them (for its newest tag the series cover)."""
     files = {path: f"# {path}\n" for path in generation.tree.files}
     if generation.tree.llama_cpp_pin is not None:
         files[generation.tree.llama_cpp_pin] = "b10488\n"
     if generation.tree.presets_file is not None:
         files[generation.tree.presets_file] = presets(generation)
+    for patch in series_patches(generation):
+        files.update(preimage(patch.text))
     return {**files, **changed}
+
+
+def series_patches(generation: Generation) -> list[RenderedPatch]:
+    """The patches of every series for ``generation``, as its newest covered tag gets them."""
+    newest = generation.last_tag or KNOWN
+    patches: list[RenderedPatch] = []
+    for one in load_all_series():
+        if generation.name in one.generations and one.target == "ollama":
+            version = newest if one.last_tag is None else min(newest, one.last_tag)
+            patches += render_series(one, PREVIEW_CONTEXT, version)
+    return patches
 
 
 def commit_tag(repo: Path, tag: str, files: Mapping[str, str | None]) -> None:
@@ -241,19 +255,19 @@ def series_for(generation: Generation) -> list[str]:
 def test_each_current_patch_series_is_checked_and_a_conflict_is_a_surprise(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The shipped G4 series: gpu-reservation is checked through G4's last tag; a G4 tag after
-    # --since gets it checked. Its patched files are written as the series expects them.
-    reservation = next(s for s in load_all_series() if s.name == "gpu-reservation")
-    generation = registry().for_version(reservation.last_tag or KNOWN)
-    files = {**tree_of(generation)}
-    for patch in render_series(reservation, PREVIEW_CONTEXT):
-        files.update(preimage(patch.text))
-    repo = tmp_path / "g4"
-    commit_tag(repo, "v0.24.0", files)
-    commit_tag(repo, "v0.24.1", {"README.md": "fine\n"})
-    (patched,) = preimage(render_series(reservation, PREVIEW_CONTEXT)[0].text)
-    commit_tag(repo, "v0.24.2", {patched: "package discover\n\n// rewritten upstream\n"})
-    code, report = run_json(capsys, "--source", str(repo), "--since", "v0.24.0")
+    # The shipped series of the newest generation (gpu-reservation is checked through its last
+    # tag): a tag after --since gets each checked. The patched files are written as the series
+    # expect them (tree_of), then one is rewritten "upstream".
+    generation = registry().for_version(KNOWN)
+    repo = tmp_path / "g5"
+    commit_tag(repo, "v0.33.0-rc2", tree_of(generation))
+    commit_tag(repo, "v0.33.0", {"README.md": "fine\n"})
+    hook = next(
+        p for p in series_patches(generation) if p.series == "gpu-reservation" and preimage(p.text)
+    )
+    patched = next(iter(preimage(hook.text)))
+    commit_tag(repo, "v0.33.1", {patched: "package discover\n\n// rewritten upstream\n"})
+    code, report = run_json(capsys, "--source", str(repo), "--since", "v0.33.0-rc2")
     assert code == 12
     first, second = report["tags"]
     states = {s["series"]: s["state"] for s in first["series"]}
@@ -264,11 +278,11 @@ def test_each_current_patch_series_is_checked_and_a_conflict_is_a_surprise(
     assert conflict["state"] == "conflict"
     assert patched in conflict["detail"]
     assert second["surprises"] == [f"series gpu-reservation does not apply: {conflict['detail']}"]
-    code, _, err = run(capsys, "--source", str(repo), "--since", "v0.24.0")
+    code, _, err = run(capsys, "--source", str(repo), "--since", "v0.33.0-rc2")
     assert code == 12
     (error,) = error_lines(err)
     assert "1 of 2 new tag(s)" in error
-    assert "v0.24.2: series gpu-reservation does not apply" in error
+    assert "v0.33.1: series gpu-reservation does not apply" in error
 
 
 # --- sources: a URL, a missing or broken repository ------------------------------------------

@@ -360,6 +360,10 @@ def make_build_plan(
         llama_cpp=patched.llama_cpp,
         patches=patched.patches,
     )
+    if runner.dry_run and not toolkit.nvcc.exists():
+        # A dry run before the toolkit is installed: nvcc cannot be asked what it supports, so
+        # the launcher is decided by the real run, once the toolkit is there.
+        return plan
     launcher, record = plan_nvcc_launcher(
         toolkit, plan.build_dir / "nvcc-launcher", plan.source_maps(), host_compiler.path, runner
     )

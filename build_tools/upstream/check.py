@@ -141,8 +141,11 @@ def tree_paths(series: Sequence[Series]) -> list[str]:
             if optional is not None:
                 paths.add(optional)
     for one in series:
-        for patch in render_series(one, PREVIEW_CONTEXT):
-            paths.update(touched_paths(patch))
+        # A series with one patch per range of releases: every range's patch may be tried.
+        versions: list[OllamaVersion | None] = [r.first_tag for r in one.ranges] or [None]
+        for version in versions:
+            for patch in render_series(one, PREVIEW_CONTEXT, version):
+                paths.update(touched_paths(patch))
     return sorted(paths)
 
 
@@ -161,7 +164,7 @@ def _check_one(
     covers = one.covers(tag)
     if not covers and not _continues(one, known_through):
         return "not checked", f"its range ended at {one.last_tag}, before {known_through}"
-    checks = check_patches(root, render_series(one, PREVIEW_CONTEXT), runner)
+    checks = check_patches(root, render_series(one, PREVIEW_CONTEXT, tag), runner)
     conflict = next((c for c in checks if c.state is PatchState.CONFLICT), None)
     if conflict is not None:
         where = conflict.conflict.describe() if conflict.conflict else "conflict"
