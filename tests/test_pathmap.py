@@ -67,8 +67,10 @@ def test_source_path_is_mapped_longest_prefix_first(built: NvccLauncher) -> None
     # The launcher appends -objtemp and the host prefix maps, the longest prefix last.
     assert words[3:] == [
         "-objtemp",
-        "-Xcompiler=-ffile-prefix-map=/work/x=w",
-        "-Xcompiler=-ffile-prefix-map=/work/x/sources/ollama=.",
+        "-Xcompiler",
+        "-ffile-prefix-map=/work/x=w",
+        "-Xcompiler",
+        "-ffile-prefix-map=/work/x/sources/ollama=.",
     ]
 
 

@@ -48,7 +48,7 @@ from build_tools.source.llama_cpp import LlamaCppSource, LlamaCppSpec, prepare_l
 from build_tools.source.ollama_tree import TreeFacts, read_tree
 from build_tools.toolkit import ToolkitRequest, check_host_compiler, resolve_toolkit
 from build_tools.toolkit.model import Toolkit
-from build_tools.toolkit.pathmap import plan_nvcc_launcher
+from build_tools.toolkit.pathmap import NVCC_LAUNCHER_DIR, plan_nvcc_launcher
 
 __all__ = [
     "Fetched",
@@ -365,7 +365,7 @@ def make_build_plan(
         # the launcher is decided by the real run, once the toolkit is there.
         return plan
     launcher, record = plan_nvcc_launcher(
-        toolkit, plan.build_dir / "nvcc-launcher", plan.source_maps(), host_compiler.path, runner
+        toolkit, plan.build_dir / NVCC_LAUNCHER_DIR, plan.source_maps(), host_compiler.path, runner
     )
     if launcher is None:
         reporter.warning(

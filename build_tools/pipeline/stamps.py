@@ -34,6 +34,7 @@ from build_tools.files import read_regular
 from build_tools.recipes.base import Step
 from build_tools.runner import Runner
 from build_tools.source.git import git
+from build_tools.toolkit.pathmap import NVCC_LAUNCHER_DIR
 
 __all__ = [
     "Skipped",
@@ -179,10 +180,10 @@ def binary_facts(path: Path) -> list[int] | None:
 
 def build_products(plan: BuildPlan) -> str:
     """The facts of every library and executable the build trees hold (what an install
-    copies), as one digest; object files, logs and stamps do not count."""
-    return digest(
-        tree_facts(plan.build_dir, only_products=True, skip_dirs=frozenset({"CMakeFiles"}))
-    )
+    copies), as one digest; object files, logs and stamps do not count, nor the nvcc
+    launcher's preloaded library: it is ours, rebuilt by every run, and no install copies it."""
+    skip = frozenset({"CMakeFiles", NVCC_LAUNCHER_DIR})
+    return digest(tree_facts(plan.build_dir, only_products=True, skip_dirs=skip))
 
 
 def staging_facts(plan: BuildPlan) -> str:

@@ -35,6 +35,7 @@ from build_tools.toolkit.model import Toolkit
 __all__ = [
     "MAP_VARIABLE",
     "METHOD",
+    "NVCC_LAUNCHER_DIR",
     "NvccLauncher",
     "Reproducibility",
     "install_nvcc_launcher",
@@ -65,6 +66,10 @@ class Reproducibility:
         }
 
 
+# The launcher's directory name inside a plan's build tree (the stamps leave it out).
+NVCC_LAUNCHER_DIR = "nvcc-launcher"
+
+
 @dataclass(frozen=True, kw_only=True)
 class NvccLauncher:
     directory: Path  # inside the build tree: written at every build, never shared
@@ -87,7 +92,10 @@ class NvccLauncher:
         return tuple(f"-ffile-prefix-map={old}={new}" for old, new in reversed(self.maps))
 
     def nvcc_flags(self) -> tuple[str, ...]:
-        return ("-objtemp", *(f"-Xcompiler={flag}" for flag in self.host_flags()))
+        # Two tokens per flag, not "-Xcompiler=...": ccache rewrites the path of a separate
+        # -ffile-prefix-map argument under its base dir, while the one-token form keys every
+        # work directory apart (docs/build-notes.md, "What the key contains").
+        return ("-objtemp", *(word for flag in self.host_flags() for word in ("-Xcompiler", flag)))
 
     def script_text(self) -> str:
         library = shlex.quote(str(self.library))
