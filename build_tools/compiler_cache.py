@@ -297,6 +297,11 @@ class CacheTool:
             quick=True,
             check=False,
         )
+        # sccache 0.16.0 leaves its socket file behind; a stale one would stop the next
+        # server from binding, and it is clutter in the work directory.
+        socket = self.server_socket(workdir)
+        if socket is not None:
+            socket.unlink(missing_ok=True)
 
 
 def _provisioned(kind: Kind, cache_dir: Path) -> Path:

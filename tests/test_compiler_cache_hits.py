@@ -81,8 +81,10 @@ def test_sccache_fills_a_fresh_work_directory_at_the_same_path_from_its_cache(
         "--inventory", str(inventory), "--exclude-arch", "50", "--cuda", "12.4",
         "--compiler-cache", "sccache", "--dist-dir", str(tmp_path / "dist"),
     ]  # fmt: skip
-    first, _ = build(capsys, *args)
+    first, err = build(capsys, *args)
     assert first["compiler_cache"]["program"] == "sccache"
+    # sccache runs nvcc's steps itself: no path-map launcher, and the build says so.
+    assert "not path-independent: sccache runs nvcc's steps itself" in err
     assert first["compiler_cache"]["build"]["misses"] >= 4
     shutil.rmtree(workdir)
     second, _ = build(capsys, *args)

@@ -199,3 +199,17 @@ def test_reasons_when_not_path_independent(
     assert record.reason is not None
     assert reason in record.reason
     assert record.to_json() == {"path_independent": False, "method": None, "reason": record.reason}
+
+
+def test_sccache_gets_no_launcher_and_the_reason_names_it(tmp_path: Path) -> None:
+    # A toolkit the launcher would serve: only the compiler cache stands in the way.
+    assert ECHO is not None
+    toolkit = fake_toolkit(tmp_path / "cuda", "--objdir-as-tempdir (-objtemp)", programs=Path(ECHO))
+    maps = [(tmp_path / "src", ".")]
+    launcher, record = plan_nvcc_launcher(
+        toolkit, tmp_path / "l", maps, Path("/cc"), Runner(), sccache=True
+    )
+    assert launcher is None
+    assert not record.path_independent
+    assert record.reason is not None
+    assert "--compiler-cache ccache or none" in record.reason

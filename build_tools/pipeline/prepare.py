@@ -365,7 +365,12 @@ def make_build_plan(
         # the launcher is decided by the real run, once the toolkit is there.
         return plan
     launcher, record = plan_nvcc_launcher(
-        toolkit, plan.build_dir / NVCC_LAUNCHER_DIR, plan.source_maps(), host_compiler.path, runner
+        toolkit,
+        plan.build_dir / NVCC_LAUNCHER_DIR,
+        plan.source_maps(),
+        host_compiler.path,
+        runner,
+        sccache=compiler_cache is not None and compiler_cache.kind == "sccache",
     )
     if launcher is None:
         reporter.warning(

@@ -135,8 +135,29 @@ def is_dynamic_elf(path: Path) -> bool:
     return False
 
 
-def _not(reason: str) -> tuple[None, Reproducibility]:
-    return None, Reproducibility(path_independent=False, method=None, reason=reason)
+_SCCACHE_REASON = (
+    "sccache runs nvcc's steps itself, out of the launcher's reach; use --compiler-cache ccache "
+    "or none for path-independent CUDA code"
+)
+
+
+def _path_problem(directory: Path, maps: list[tuple[Path, str]]) -> str | None:
+    for old, new in maps:
+        if not old.is_absolute():
+            return f"the source path {old} is not absolute"
+        if _FORBIDDEN & set(f"{old}{new}{directory}"):
+            return f"the path {old} or {directory} holds a space or one of ':', '=', ';'"
+    return None
+
+
+def _toolkit_problem(toolkit: Toolkit, runner: Runner) -> str | None:
+    helptext = runner.run([toolkit.nvcc, "--help"], probe=True, quick=True, check=False).output
+    if "objdir-as-tempdir" not in helptext:
+        return f"nvcc {toolkit.full_version} has no -objtemp (--objdir-as-tempdir)"
+    for program in (toolkit.root / "bin" / "cudafe++", toolkit.root / "nvvm" / "bin" / "cicc"):
+        if not is_dynamic_elf(program):
+            return f"{program} is missing or not a dynamically linked program"
+    return None
 
 
 def plan_nvcc_launcher(
@@ -145,21 +166,25 @@ def plan_nvcc_launcher(
     maps: list[tuple[Path, str]],
     compiler: Path | None,
     runner: Runner,
+    *,
+    sccache: bool = False,
 ) -> tuple[NvccLauncher | None, Reproducibility]:
-    """The launcher for this toolkit and these source roots, or why there can be none."""
-    if compiler is None:
-        return _not("no host C compiler is known to build the path-map library")
-    for old, new in maps:
-        if not old.is_absolute():
-            return _not(f"the source path {old} is not absolute")
-        if _FORBIDDEN & set(f"{old}{new}{directory}"):
-            return _not(f"the path {old} or {directory} holds a space or one of ':', '=', ';'")
-    helptext = runner.run([toolkit.nvcc, "--help"], probe=True, quick=True, check=False).output
-    if "objdir-as-tempdir" not in helptext:
-        return _not(f"nvcc {toolkit.full_version} has no -objtemp (--objdir-as-tempdir)")
-    for program in (toolkit.root / "bin" / "cudafe++", toolkit.root / "nvvm" / "bin" / "cicc"):
-        if not is_dynamic_elf(program):
-            return _not(f"{program} is missing or not a dynamically linked program")
+    """The launcher for this toolkit and these source roots, or why there can be none.
+
+    ``sccache``: sccache is the compiler cache. It runs nvcc's steps itself (from
+    ``nvcc --dryrun``), so neither the preloaded library nor ``-objtemp`` reaches them: given
+    ``-objtemp``, sccache 0.16.0 reports success without writing the object, and without it the
+    device code of two work directories differs (measured with verify-reproducible on the
+    fixture: the internal-linkage names in both fatbin entries).
+    """
+    if sccache:
+        reason: str | None = _SCCACHE_REASON
+    elif compiler is None:
+        reason = "no host C compiler is known to build the path-map library"
+    else:
+        reason = _path_problem(directory, maps) or _toolkit_problem(toolkit, runner)
+    if reason is not None or compiler is None:
+        return None, Reproducibility(path_independent=False, method=None, reason=reason)
     ordered = tuple(sorted(maps, key=lambda pair: len(str(pair[0])), reverse=True))
     launcher = NvccLauncher(directory=directory, compiler=compiler, maps=ordered)
     return launcher, Reproducibility(path_independent=True, method=METHOD)
