@@ -47,6 +47,7 @@ from build_tools.pipeline.prepare import (
 from build_tools.pipeline.stamps import (
     Skipped,
     Stamps,
+    audited_once,
     binary_facts,
     build_products,
     go_inputs,
@@ -261,8 +262,11 @@ def _audit(state: _State) -> None:
     with reporter.step("Audit the device code and Go variables against the plan"):
         state.audits = audit_install(plan.staging_dir, plan.arch_plan.archs)
         state.runtime_links = audit_runtime_links(plan.staging_dir)
-        state.go_variables = audit_go_binary(
-            plan.staging_dir / "bin" / "ollama", recipe.go_variables(plan)
+        state.go_variables = audited_once(
+            state.stamps,
+            plan.staging_dir / "bin" / "ollama",
+            recipe.go_variables(plan),
+            audit_go_binary,
         )
     for comparison in state.audits:
         reporter.info(comparison.describe())
