@@ -50,6 +50,7 @@ def _probe_timeout(environ: Mapping[str, str]) -> float | None:
 
 
 def _run(argv: list[str], environ: dict[str, str]) -> int:
+    from build_tools import interrupts
     from build_tools.errors import BuildToolsError, CommandFailedError
 
     debug = _debug_flag(argv, environ)
@@ -66,6 +67,7 @@ def _run(argv: list[str], environ: dict[str, str]) -> int:
         runner = Runner(dry_run=invocation.dry_run)
         if (timeout := _probe_timeout(environ)) is not None:
             runner.probe_timeout = timeout
+        interrupts.check()  # a Ctrl-C while the modules above loaded
         return dispatch(invocation, runner, environ)
     except BuildToolsError as error:
         if debug:
@@ -105,8 +107,12 @@ def _stopped_by_signals() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        with _stopped_by_signals():
-            return _run(args, dict(os.environ))
+        from build_tools import interrupts
+
+        with _stopped_by_signals(), interrupts.watching():
+            code = _run(args, dict(os.environ))
+            interrupts.check()  # one Python swallowed while the command ran
+            return code
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return INTERRUPTED

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from build_tools import interrupts
 from build_tools.cli.output import print_json
 from build_tools.cli.parser import Invocation
 from build_tools.cli.spec import Context
@@ -59,6 +60,7 @@ def dispatch(invocation: Invocation, runner: Runner, environ: Mapping[str, str])
         show_options(resolved, as_json=invocation.json)
         return 0
     handler = invocation.command.load()
+    interrupts.check()  # a Ctrl-C while the command's modules loaded
     context = Context(runner=runner, json=invocation.json, environ=environ, options=resolved)
     return int(handler(settings, context))
 
