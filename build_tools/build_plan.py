@@ -62,6 +62,8 @@ class BuildOptions:
     cpu_variants: tuple[str, ...] | None = None
     cpu_variants_reason: str = "all variants"
     compiler_cache: CacheTool | None = None  # the launcher's kind and settings
+    # Where `go build` runs from: <dir>/<slug>, a link to the checkout (pipeline.go_alias).
+    go_alias_dir: Path | None = None
 
     @property
     def compiler_cache_env(self) -> dict[str, str]:
@@ -102,6 +104,13 @@ class BuildPlan:
     @property
     def log_dir(self) -> Path:
         return self.options.workdir / "logs" / self.slug
+
+    @property
+    def go_source(self) -> Path:
+        """The directory ``go build`` runs in: the checkout, seen through a link of the same
+        path for every work directory when there is one (pipeline.go_alias)."""
+        alias_dir = self.options.go_alias_dir
+        return self.checkout.root if alias_dir is None else alias_dir / self.slug
 
     def source_maps(self) -> list[tuple[Path, str]]:
         """Source roots and what the compilers see instead, so that nothing compiled depends

@@ -31,6 +31,7 @@ PLACEHOLDERS = {
     "$STAGING": "the staging tree that was packaged",
     "$WORKDIR": "the build's --workdir",
     "$CUDA": "the CUDA toolkit root",
+    "$GO_SOURCE": "the link to $SOURCE that `go build` runs in (pipeline.go_alias)",
 }
 
 
@@ -42,6 +43,8 @@ def _path_pattern(plan: BuildPlan) -> tuple[re.Pattern[str], dict[str, str]]:
         str(plan.options.workdir): "$WORKDIR",
         str(plan.toolkit.root): "$CUDA",
     }
+    if plan.go_source != plan.checkout.root:
+        roots[str(plan.go_source)] = "$GO_SOURCE"
     ordered = sorted(roots, key=len, reverse=True)
     # Only whole path prefixes: "/w" must not match inside "/work".
     pattern = re.compile("|".join(re.escape(r) for r in ordered) + r"(?![^/\s;=:,])")

@@ -25,6 +25,7 @@ from build_tools.errors import (
 from build_tools.generations import Generation, OllamaVersion, registry
 from build_tools.gpus.inventory import Inventory
 from build_tools.patching import AppliedPatch, apply_for_build, closes_validation_hole
+from build_tools.pipeline.go_alias import GO_ALIAS_DIR
 from build_tools.pipeline.inputs import (
     arch_request,
     checkout_of,
@@ -350,6 +351,7 @@ def make_build_plan(
         host_compiler=host_compiler.path,
         cpu_variants=cpu.names,
         cpu_variants_reason=cpu.reason,
+        go_alias_dir=settings.toolkit.cache.cache_dir / GO_ALIAS_DIR,
     )
     plan = BuildPlan(
         arch_plan=planned.arch_plan,

@@ -30,6 +30,7 @@ from build_tools.build_plan import BuildPlan
 from build_tools.console import reporter
 from build_tools.gpus.inventory import Inventory
 from build_tools.package import PackageResult, package_build
+from build_tools.pipeline.go_alias import go_source_linked
 from build_tools.pipeline.inputs import check_directory, gather_inventory, using_workdir
 from build_tools.pipeline.prepare import (
     Fetched,
@@ -208,13 +209,15 @@ def _install(state: _State) -> None:
     steps = [s for s in state.steps if s.phase in INSTALL_PHASES]
     first = 1 + sum(s.phase in COMPILE_PHASES for s in state.steps)
     state.complete = state.settings.compile.stop_after is None
-    if state.stamps is None:
-        run_steps(state.frozen_plan(), steps, state.runner, first_number=first)
-    elif not state.complete:
-        state.stamps.drop("install", "go")
-        run_steps(state.frozen_plan(), steps, state.runner, first_number=first)
-    else:
-        _install_unless_unchanged(state, state.stamps, steps, first)
+    # The Go step runs in a link to the checkout that is the same for every work directory.
+    with go_source_linked(state.frozen_plan(), dry_run=state.runner.dry_run):
+        if state.stamps is None:
+            run_steps(state.frozen_plan(), steps, state.runner, first_number=first)
+        elif not state.complete:
+            state.stamps.drop("install", "go")
+            run_steps(state.frozen_plan(), steps, state.runner, first_number=first)
+        else:
+            _install_unless_unchanged(state, state.stamps, steps, first)
 
 
 def _install_unless_unchanged(state: _State, stamps: Stamps, steps: list[Step], first: int) -> None:

@@ -92,8 +92,10 @@ def go_build_step(plan: BuildPlan, ldflags: tuple[str, ...], env: Mapping[str, s
             str(plan.staging_dir / "bin" / "ollama"),
             ".",
         ),
-        cwd=plan.checkout.root,
-        env=env,
+        cwd=plan.go_source,
+        # Go takes its working directory from PWD when PWD names it (os.Getwd), so the
+        # packages' ${SRCDIR}, and with it the build cache's keys, are the stable path.
+        env=env if plan.go_source == plan.checkout.root else {**env, "PWD": str(plan.go_source)},
     )
 
 
