@@ -21,10 +21,11 @@ LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
-def exclusive(directory: Path) -> Iterator[None]:
+def exclusive(directory: Path, *, instead: str = "use another --workdir") -> Iterator[None]:
     """Hold ``directory/.lock`` exclusively; wait (saying so) while another run holds it.
 
-    The directory must exist; errors opening the lock file are raised as ``OSError``.
+    ``instead`` is what the waiting user can do other than wait, said in the notice. The
+    directory must exist; errors opening the lock file are raised as ``OSError``.
     """
     path = directory / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -35,7 +36,7 @@ def exclusive(directory: Path) -> Iterator[None]:
             holder = handle.read().strip() or "unknown"
             reporter.notice(
                 f"another run holds {directory} (process {holder}); waiting for it to finish "
-                "(Ctrl-C to stop, or use another --workdir)"
+                f"(Ctrl-C to stop, or {instead})"
             )
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -4,6 +4,8 @@ Go's cache (keyed by the cgo packages' ${SRCDIR}) serves a fresh work directory.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,33 @@ def test_an_unusable_cache_is_one_clear_error(tmp_path: Path) -> None:
     ):
         pytest.fail("the Go step must not run")
     assert raised.value.exit_code == 2
+
+
+def test_a_build_that_waits_for_the_link_is_told_what_else_it_can_do(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    aliases = tmp_path / "cache" / "go-sources"
+    aliases.mkdir(parents=True)
+    plan = plan_in(tmp_path / "w", aliases)
+    # Another run holds the link directory for a moment.
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, time\n"
+            f"f = open({str(aliases / '.lock')!r}, 'a')\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(1)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with go_source_linked(plan, dry_run=False):
+            assert plan.go_source.resolve() == plan.checkout.root.resolve()
+        holder.wait(timeout=30)
+    err = capfd.readouterr().err
+    assert f"another run holds {aliases}" in err
+    assert "use another --cache-dir" in err  # another --workdir would wait just the same

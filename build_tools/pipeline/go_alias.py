@@ -44,7 +44,9 @@ def go_source_linked(plan: BuildPlan, *, dry_run: bool) -> Iterator[None]:
         alias.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise _unusable(alias, error) from None
-    with exclusive(alias.parent):
+    # Another work directory does not help here: every build of this cache links its Go
+    # source in this one directory.
+    with exclusive(alias.parent, instead="use another --cache-dir"):
         # A new link renamed over the old one: the path always names one tree or the other.
         partial = alias.with_name(f".{alias.name}.{os.getpid()}")
         try:
