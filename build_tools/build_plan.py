@@ -18,7 +18,7 @@ from build_tools.source.checkout import Checkout
 from build_tools.source.llama_cpp import LlamaCppSource
 from build_tools.source.ollama_tree import TreeFacts
 from build_tools.toolkit.model import Toolkit
-from build_tools.toolkit.pathmap import NvccLauncher, Reproducibility
+from build_tools.toolkit.pathmap import NvccLauncher, Reproducibility, relative_forms
 
 __all__ = ["Backend", "BuildOptions", "BuildPlan"]
 
@@ -86,6 +86,9 @@ class BuildPlan:
     # whether the build has one; None/None for plans made without make_build_plan.
     nvcc_launcher: NvccLauncher | None = None
     reproducibility: Reproducibility | None = None
+    # The directories the recipe's compilers run in (Recipe.compile_dirs): where ccache hands
+    # them relative paths, those are relative to these.
+    compile_dirs: tuple[Path, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -119,6 +122,23 @@ class BuildPlan:
         if self.llama_cpp is not None:
             maps.append((self.llama_cpp.root, "llama.cpp"))
         return maps
+
+    def prefix_maps(
+        self, roots: list[tuple[Path, str]] | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """What the compilers' ``-ffile-prefix-map`` flags carry for ``roots`` (default: every
+        source root): each root as an absolute path and, where the compiler cache hands the
+        compiler paths relative to the directory it compiles in (ccache's base dir), in that
+        relative form from each compile directory too. Without the relative forms a ccache
+        build embeds ``../../../sources/<slug>/…`` where one without a cache embeds ``./…``."""
+        chosen = self.source_maps() if roots is None else roots
+        maps = [(str(root), new) for root, new in chosen]
+        cache = self.options.compiler_cache
+        base = None if cache is None else cache.relative_base(self.options.workdir)
+        if base is not None:
+            for root, new in chosen:
+                maps += [(form, new) for form in relative_forms(root, base, self.compile_dirs)]
+        return tuple(maps)
 
     @property
     def cuda_runner_dir(self) -> str:

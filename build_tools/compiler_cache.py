@@ -250,6 +250,12 @@ class CacheTool:
             env["SCCACHE_SERVER_UDS"] = str(socket)
         return env
 
+    def relative_base(self, workdir: Path) -> Path | None:
+        """Under which directory the compiler is handed paths relative to the directory it
+        compiles in: ccache rewrites every path under its base dir so (CCACHE_BASEDIR, set
+        above); sccache only leaves the base dirs out of its keys."""
+        return workdir if self.kind == "ccache" else None
+
     def server_socket(self, workdir: Path) -> Path | None:
         """A server of our own per work directory (not the user's on port 4226), if the path
         fits in a socket address."""

@@ -93,7 +93,11 @@ endif()
 LLAMA_SOURCES = {
     "CMakeLists.txt": LLAMA_CMAKE,
     "ggml/include/ggml.h": "int ggml_base_answer(void);\n",
-    "ggml/src/ggml.c": '#include "ggml.h"\nint ggml_base_answer(void) { return 42; }\n',
+    # __FILE__, as in ggml's GGML_ASSERT (see ollama_fixture.SOURCES).
+    "ggml/src/ggml.c": (
+        '#include "ggml.h"\nint ggml_base_answer(void) { return 42; }\n'
+        "const char *ggml_base_file(void) { return __FILE__; }\n"
+    ),
     "ggml/src/ggml-cpu.c": '#include "ggml.h"\nint ggml_cpu_answer(void) { return 1; }\n',
     "ggml/src/ggml-cuda/ggml-cuda.cu": textwrap.dedent(
         """\
@@ -115,6 +119,9 @@ LLAMA_SOURCES = {
             int i = blockIdx.x * blockDim.x + threadIdx.x;
             if (i < n) x[i] = 0.5f * x[i];
         }
+        __device__ const char kernel_file[] = __FILE__;
+        __global__ void first_char(float *x) { x[0] = kernel_file[0]; }
+        extern "C" const char *ggml_cuda_file(void) { return __FILE__; }
         #define STR2(...) #__VA_ARGS__
         #define STR(...) STR2(__VA_ARGS__)
         // ggml prints this as "CUDA : ARCHS = ..."; Ollama G5 matches GPUs against it.
@@ -125,6 +132,7 @@ LLAMA_SOURCES = {
             scale<<<1, 4>>>(x, 2.0f, 4);
             double_all<<<1, 4>>>(x, 4);
             halve<<<1, 4>>>(x, 4);
+            first_char<<<1, 1>>>(x);
             cudaFree(x);
             return 1;
         }

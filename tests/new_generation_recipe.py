@@ -7,6 +7,8 @@ every generation does. Nothing outside this module, the registry row and the fix
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from build_tools.build_plan import BuildPlan
 from build_tools.recipes.base import GO_MODULE, Step, go_build_step
 from build_tools.runner import prepend_path
@@ -58,6 +60,9 @@ class NvccRecipe:
             f"{GO_MODULE}/version.Version": plan.checkout.version,
             f"{GO_MODULE}/server.mode": "release",
         }
+
+    def compile_dirs(self, plan: BuildPlan) -> tuple[Path, ...]:  # noqa: ARG002 (the protocol's)
+        return ()  # nvcc runs in the tool's own directory, and no compiler cache wraps it
 
     def ldflags(self, plan: BuildPlan) -> tuple[str, ...]:
         return ("-w", *(f"-X={name}={value}" for name, value in self.go_variables(plan).items()))

@@ -132,7 +132,12 @@ def _cmakelists(generation: str) -> str:
 
 SOURCES = {
     "ggml/ggml.h": "int ggml_base_answer(void);\n",
-    "ggml/base.c": '#include "ggml.h"\nint ggml_base_answer(void) { return 42; }\n',
+    # __FILE__, as in ggml's GGML_ASSERT: where the compiler was handed the source path shows
+    # in the library unless a prefix map covers the form it was handed.
+    "ggml/base.c": (
+        '#include "ggml.h"\nint ggml_base_answer(void) { return 42; }\n'
+        "const char *ggml_base_file(void) { return __FILE__; }\n"
+    ),
     "ggml/cpu.c": textwrap.dedent(
         """\
         #include "ggml.h"
@@ -165,6 +170,10 @@ SOURCES = {
             int i = blockIdx.x * blockDim.x + threadIdx.x;
             if (i < n) x[i] = 0.5f * x[i];
         }
+        // __FILE__ in device code (ggml's device asserts) and in host code.
+        __device__ const char kernel_file[] = __FILE__;
+        __global__ void first_char(float *x) { x[0] = kernel_file[0]; }
+        extern "C" const char *ggml_cuda_file(void) { return __FILE__; }
 
         #define STR2(...) #__VA_ARGS__
         #define STR(...) STR2(__VA_ARGS__)
@@ -181,6 +190,7 @@ SOURCES = {
                 scale<<<1, 4>>>(x, 2.0f, 4);
                 double_all<<<1, 4>>>(x, 4);
                 halve<<<1, 4>>>(x, 4);
+                first_char<<<1, 1>>>(x);
                 cudaFree(x);
             }
             return driver + ggml_base_answer();

@@ -41,11 +41,11 @@ def test_a_fresh_work_directory_elsewhere_compiles_everything_from_the_cache(
     source = write_fixture(tmp_path / "ollama", generation="G4", tag="v0.24.0")
     inventory = write_json_inventory(tmp_path / "seed.json", SEED_BOX)
 
-    def build_in(workdir: Path) -> tuple[dict[str, Any], str]:
+    def build_in(workdir: Path, cache: str = "ccache") -> tuple[dict[str, Any], str]:
         return build(
             capsys, "build", "--source", str(source), "--ref", "v0.24.0",
             "--workdir", str(workdir), "--inventory", str(inventory), "--exclude-arch", "50",
-            "--cuda", "12.4", "--compiler-cache", "ccache",
+            "--cuda", "12.4", "--compiler-cache", cache,
             "--dist-dir", str(workdir.parent / "dist"),
         )  # fmt: skip
 
@@ -62,6 +62,19 @@ def test_a_fresh_work_directory_elsewhere_compiles_everything_from_the_cache(
     assert f"ccache: {compiled} compilations from the cache, 0 compiled (100% hit rate)" in err
     # The same device code came out of the cache.
     assert [a["found"] for a in second["audit"]] == [a["found"] for a in first["audit"]]
+
+    # And the same bytes as without a cache: ccache hands the compilers paths relative to the
+    # directory they compile in, which the prefix maps cover too, so __FILE__ (host and device
+    # code of the fixture) reads ./ggml/... either way.
+    plain, _ = build_in(tmp_path / "plain" / "work", cache="none")
+    assert "compiler_cache" not in plain or plain["compiler_cache"] is None
+    assert tarball(plain)["sha256"] == tarball(first)["sha256"] == tarball(second)["sha256"]
+
+
+def tarball(summary: dict[str, Any]) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [a for a in summary["package"]["artifacts"] if a["kind"] == "tar"]
+    assert len(found) == 1, found
+    return found[0]
 
 
 @pytest.mark.usefixtures("cuda12_toolkit")

@@ -23,6 +23,8 @@ from build_tools.toolkit.pathmap import (
     install_nvcc_launcher,
     is_dynamic_elf,
     plan_nvcc_launcher,
+    prefix_map_flags,
+    relative_forms,
 )
 
 ECHO = shutil.which("echo", path="/usr/bin:/bin")
@@ -213,3 +215,75 @@ def test_sccache_gets_no_launcher_and_the_reason_names_it(tmp_path: Path) -> Non
     assert not record.path_independent
     assert record.reason is not None
     assert "--compiler-cache ccache or none" in record.reason
+
+
+# --- the relative forms ccache hands the compiler ---------------------------------------------
+
+_NAMES = st.text(alphabet="abcdefgh-_0123456789", min_size=1, max_size=6).filter(
+    lambda name: name not in {".", ".."}
+)
+_PARTS = st.lists(_NAMES, min_size=0, max_size=4)
+
+
+@given(root=_PARTS, directory=_PARTS)
+def test_a_relative_form_names_the_root_from_its_compile_directory(
+    root: list[str], directory: list[str]
+) -> None:
+    base = Path("/w/work")
+    root_path, compile_dir = base.joinpath("sources", *root), base.joinpath("build", *directory)
+    forms = relative_forms(root_path, base, [compile_dir])
+    assert len(forms) == 1
+    (form,) = forms
+    assert form.startswith("..")  # never "." or a bare name that would match other paths
+    assert Path(os.path.normpath(compile_dir / form)) == root_path
+
+
+def test_no_relative_form_outside_the_base_or_from_inside_the_root() -> None:
+    base = Path("/w/work")
+    # ccache leaves a path outside its base dir absolute: the absolute map covers it.
+    assert relative_forms(Path("/elsewhere/llama.cpp"), base, [base / "build" / "cpu"]) == ()
+    assert relative_forms(base / "src", base, [Path("/tmp/build")]) == ()
+    # A compile directory inside the root sees paths without the root in them.
+    assert relative_forms(base / "build", base, [base / "build" / "x" / "cpu"]) == ()
+    # Two compile directories at one depth give one form.
+    dirs = [base / "build" / "s" / "cpu", base / "build" / "s" / "cuda_v12"]
+    assert relative_forms(base / "sources" / "s", base, dirs) == ("../../../sources/s",)
+
+
+def test_prefix_flags_put_the_longest_prefix_last() -> None:
+    flags = prefix_map_flags([("/w/s", "."), ("../../../sources/s", "."), ("/w", "w")])
+    assert flags == (
+        "-ffile-prefix-map=/w=w",
+        "-ffile-prefix-map=/w/s=.",
+        "-ffile-prefix-map=../../../sources/s=.",
+    )
+
+
+@pytest.mark.toolchain  # compiles with the machine's C compiler
+def test_the_compiler_embeds_the_same_file_name_for_the_absolute_and_the_relative_path(
+    tmp_path: Path,
+) -> None:
+    """What ccache does to a compile under its base dir (hands the compiler a path relative to
+    the directory it compiles in), done by hand: with the flags of a plan, both give ./a.c."""
+    if CC is None:
+        pytest.skip("needs a C compiler (apt-get install gcc)")
+    source = tmp_path / "work" / "sources" / "s"
+    compile_dir = tmp_path / "work" / "build" / "s" / "cpu"
+    source.mkdir(parents=True)
+    compile_dir.mkdir(parents=True)
+    (source / "a.c").write_text("const char *f(void) { return __FILE__; }\n")
+    maps = [
+        (str(source), "."),
+        *((f, ".") for f in relative_forms(source, tmp_path / "work", [compile_dir])),
+    ]
+    seen = []
+    for given_path in (str(source / "a.c"), os.path.relpath(source / "a.c", compile_dir)):
+        out = compile_dir / "a.o"
+        subprocess.run(
+            [CC, *prefix_map_flags(maps), "-c", given_path, "-o", str(out)],
+            cwd=compile_dir,
+            check=True,
+        )
+        data = out.read_bytes()
+        seen.append((b"./a.c\0" in data, b"sources/s/a.c" in data))
+    assert seen == [(True, False), (True, False)]

@@ -362,6 +362,7 @@ def make_build_plan(
         llama_cpp=patched.llama_cpp,
         patches=patched.patches,
     )
+    plan = replace(plan, compile_dirs=recipe_for(plan.tree.generation).compile_dirs(plan))
     if runner.dry_run and not toolkit.nvcc.exists():
         # A dry run before the toolkit is installed: nvcc cannot be asked what it supports, so
         # the launcher is decided by the real run, once the toolkit is there.
@@ -372,6 +373,7 @@ def make_build_plan(
         plan.source_maps(),
         host_compiler.path,
         runner,
+        flag_maps=plan.prefix_maps(),
         sccache=compiler_cache is not None and compiler_cache.kind == "sccache",
     )
     if launcher is None:

@@ -50,6 +50,9 @@ class Recipe(Protocol):
 
     def ldflags(self, plan: BuildPlan) -> tuple[str, ...]: ...
 
+    # The directories its compilers run in (a compiler cache may hand them relative paths).
+    def compile_dirs(self, plan: BuildPlan) -> tuple[Path, ...]: ...
+
 
 def compiler_launchers(plan: BuildPlan) -> dict[str, str | None]:
     """CMake's compiler launcher per language (a CMake list), None where there is none.

@@ -28,8 +28,11 @@ from build_tools.recipes.base import (
     cpu_variant_defines,
     go_build_step,
 )
+from build_tools.toolkit.pathmap import prefix_map_flags
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from build_tools.build_plan import BuildPlan
 
 __all__ = ["CMakePresetRecipe"]
@@ -63,17 +66,21 @@ class CMakePresetRecipe:
         libraries. The CUDA presets set CMAKE_CUDA_FLAGS, which a bare -D would replace, and
         CFLAGS/CUDAFLAGS from the environment are read only at the first configure.
         """
-        prefix_map = f"-ffile-prefix-map={plan.checkout.root}=."
+        flags = prefix_map_flags(plan.prefix_maps([(plan.checkout.root, ".")]))
         variables = plan.tree.presets.get(preset, {})
         defines = []
         for lang in langs:
             # Two tokens for nvcc, not "-Xcompiler=...": ccache rewrites a path under its base
             # dir only as a separate argument, so the one-token form keys every work directory
             # apart (docs/build-notes.md, compiler caches).
-            ours = f"-Xcompiler {prefix_map}" if lang == "CUDA" else prefix_map
+            words = [("-Xcompiler " if lang == "CUDA" else "") + flag for flag in flags]
+            ours = " ".join(words)
             value = " ".join(v for v in (variables.get(f"CMAKE_{lang}_FLAGS", ""), ours) if v)
             defines.append(f"-DCMAKE_{lang}_FLAGS={value}")
         return defines
+
+    def compile_dirs(self, plan: BuildPlan) -> tuple[Path, ...]:
+        return (plan.build_dir / "cpu", plan.build_dir / plan.cuda_runner_dir)
 
     def _cmake(self, plan: BuildPlan) -> str:
         return str(plan.options.cmake)

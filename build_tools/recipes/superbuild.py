@@ -134,6 +134,14 @@ class SuperbuildRecipe:
     def _binary_dir(self, plan: BuildPlan) -> Path:
         return plan.build_dir / "superbuild"
 
+    def _nested(self, plan: BuildPlan) -> list[str]:
+        """The nested llama-server builds, each in ``<superbuild>/llama-server-<name>``."""
+        return ["local", plan.cuda_runner_dir, *(["vulkan"] if plan.options.with_vulkan else [])]
+
+    def compile_dirs(self, plan: BuildPlan) -> tuple[Path, ...]:
+        top = self._binary_dir(plan)
+        return (top, *(top / f"llama-server-{name}" for name in self._nested(plan)))
+
     def steps(self, plan: BuildPlan) -> list[Step]:
         cmake = str(plan.options.cmake)
         root = plan.checkout.root
@@ -157,7 +165,7 @@ class SuperbuildRecipe:
                 env=env,
             ),
         ]
-        nested = ["local", cuda, *(["vulkan"] if plan.options.with_vulkan else [])]
+        nested = self._nested(plan)
         steps += [self._configure_nested(plan, name, env) for name in nested]
         steps.append(self._cpu_variants(plan, env))
         steps.append(self._build(plan, "cpu", "local", "Build llama-server and CPU backends", env))

@@ -16,13 +16,22 @@ Both are applied by a generated launcher script, the first entry of CMake's CUDA
 launcher (a compiler cache, if any, comes after it and still sees nvcc's full command line).
 It needs no privileges and no user namespaces; what it does need is checked when the build is
 planned, and where something is missing the build is recorded as not path-independent.
+
+Under ccache the compilers see other paths: ccache hands them every path under its base dir
+relative to the directory it compiles in (``../../../sources/<slug>/ggml.c``), so ``__FILE__``
+is that relative path and an absolute prefix map does not match it. :func:`relative_forms`
+gives the roots in that form, which the host prefix maps carry as well, so a ccache build is
+byte-identical to one without a cache. nvcc still hands cudafe++ and cicc the absolute path
+(measured with CUDA 12.4), so the preloaded library's map stays absolute.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import stat
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,6 +50,8 @@ __all__ = [
     "install_nvcc_launcher",
     "is_dynamic_elf",
     "plan_nvcc_launcher",
+    "prefix_map_flags",
+    "relative_forms",
 ]
 
 METHOD = "nvcc-launcher: -objtemp + source path map preloaded into cudafe++/cicc"
@@ -75,6 +86,9 @@ class NvccLauncher:
     directory: Path  # inside the build tree: written at every build, never shared
     compiler: Path  # the host compiler that builds the preloaded library
     maps: tuple[tuple[Path, str], ...]  # (absolute prefix, replacement), longest prefix first
+    # What the host compiler's prefix maps carry: ``maps`` and, under ccache, their relative
+    # forms (BuildPlan.prefix_maps); empty means ``maps``.
+    flag_maps: tuple[tuple[str, str], ...] = ()
 
     @property
     def script(self) -> Path:
@@ -88,8 +102,7 @@ class NvccLauncher:
         return ":".join(f"{old}={new}" for old, new in self.maps)
 
     def host_flags(self) -> tuple[str, ...]:
-        # GCC takes the last matching -ffile-prefix-map, so the longest prefix goes last.
-        return tuple(f"-ffile-prefix-map={old}={new}" for old, new in reversed(self.maps))
+        return prefix_map_flags(self.flag_maps or [(str(old), new) for old, new in self.maps])
 
     def nvcc_flags(self) -> tuple[str, ...]:
         # Two tokens per flag, not "-Xcompiler=...": ccache rewrites the path of a separate
@@ -114,6 +127,31 @@ class NvccLauncher:
                 "",
             ]
         )
+
+
+def prefix_map_flags(maps: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """``-ffile-prefix-map`` flags for ``(prefix, replacement)`` pairs. GCC tries the last
+    one given first and takes the first that matches (without regard to path components),
+    so the longest prefix goes last."""
+    ordered = sorted(maps, key=lambda pair: len(pair[0]))
+    return tuple(f"-ffile-prefix-map={old}={new}" for old, new in ordered)
+
+
+def relative_forms(root: Path, base_dir: Path, compile_dirs: Iterable[Path]) -> tuple[str, ...]:
+    """``root`` as ccache hands it to a compiler running in each of ``compile_dirs`` when
+    ``base_dir`` is its base dir: relative to that directory where both lie under
+    ``base_dir``. A directory inside ``root`` gives none: the compiler then sees paths
+    without the root in them at all."""
+    forms: list[str] = []
+    if not root.is_relative_to(base_dir):
+        return ()
+    for directory in compile_dirs:
+        if not directory.is_relative_to(base_dir) or directory.is_relative_to(root):
+            continue
+        form = os.path.relpath(root, directory)
+        if form not in forms:
+            forms.append(form)
+    return tuple(forms)
 
 
 def is_dynamic_elf(path: Path) -> bool:
@@ -141,12 +179,15 @@ _SCCACHE_REASON = (
 )
 
 
-def _path_problem(directory: Path, maps: list[tuple[Path, str]]) -> str | None:
-    for old, new in maps:
-        if not old.is_absolute():
-            return f"the source path {old} is not absolute"
-        if _FORBIDDEN & set(f"{old}{new}{directory}"):
-            return f"the path {old} or {directory} holds a space or one of ':', '=', ';'"
+def _path_problem(
+    directory: Path, maps: list[tuple[Path, str]], flag_maps: Iterable[tuple[str, str]]
+) -> str | None:
+    for prefix, new in [*((str(root), new) for root, new in maps), *flag_maps]:
+        if _FORBIDDEN & set(f"{prefix}{new}{directory}"):
+            return f"the path {prefix} or {directory} holds a space or one of ':', '=', ';'"
+    for root, _ in maps:
+        if not root.is_absolute():
+            return f"the source path {root} is not absolute"
     return None
 
 
@@ -167,9 +208,13 @@ def plan_nvcc_launcher(
     compiler: Path | None,
     runner: Runner,
     *,
+    flag_maps: tuple[tuple[str, str], ...] = (),
     sccache: bool = False,
 ) -> tuple[NvccLauncher | None, Reproducibility]:
     """The launcher for this toolkit and these source roots, or why there can be none.
+
+    ``flag_maps``: what the host prefix maps carry instead of ``maps`` (their relative forms
+    under ccache included).
 
     ``sccache``: sccache is the compiler cache. It runs nvcc's steps itself (from
     ``nvcc --dryrun``), so neither the preloaded library nor ``-objtemp`` reaches them: given
@@ -182,11 +227,13 @@ def plan_nvcc_launcher(
     elif compiler is None:
         reason = "no host C compiler is known to build the path-map library"
     else:
-        reason = _path_problem(directory, maps) or _toolkit_problem(toolkit, runner)
+        reason = _path_problem(directory, maps, flag_maps) or _toolkit_problem(toolkit, runner)
     if reason is not None or compiler is None:
         return None, Reproducibility(path_independent=False, method=None, reason=reason)
     ordered = tuple(sorted(maps, key=lambda pair: len(str(pair[0])), reverse=True))
-    launcher = NvccLauncher(directory=directory, compiler=compiler, maps=ordered)
+    launcher = NvccLauncher(
+        directory=directory, compiler=compiler, maps=ordered, flag_maps=flag_maps
+    )
     return launcher, Reproducibility(path_independent=True, method=METHOD)
 
 
