@@ -1,0 +1,70 @@
+"""Opt-in: ``verify-reproducible`` on a real Ollama tag (issue 18's "done when").
+
+Two complete builds of Ollama v0.6.8 for the seed box (``--exclude-arch 50``, CUDA 12.4, all
+CPU variants, no compiler cache) in work directories under different parents: about 30 minutes
+on 2 cores. Real ggml has hundreds of internal-linkage CUDA symbols and ``GGML_ASSERT``'s
+``__FILE__`` in every library, which the fixtures only imitate.
+
+Needs BUILD_TOOLS_OLLAMA_REPO (a clone of github.com/ollama/ollama) and, because of its length,
+BUILD_TOOLS_REAL_BUILDS=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from build_tools.__main__ import main
+from build_tools.toolkit.model import Toolkit
+
+from boxes import SEED_BOX, write_json_inventory
+from real_source import materialise_tag, ollama_repo
+
+pytestmark = [pytest.mark.real_source, pytest.mark.toolchain]
+
+GATE = "BUILD_TOOLS_REAL_BUILDS"
+TAG = "v0.6.8"
+
+
+def test_real_v0_6_8_builds_byte_identical_in_two_work_directories(
+    tmp_path: Path,
+    cuda12_toolkit: Toolkit,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = ollama_repo()
+    if os.environ.get(GATE) != "1":
+        pytest.skip(f"set {GATE}=1 to build real {TAG} twice (about 30 minutes on 2 cores)")
+    for name in ("CUDA_HOME", "CUDA_PATH", "SOURCE_DATE_EPOCH", "CCACHE_DIR", "GOFLAGS"):
+        monkeypatch.delenv(name, raising=False)
+    source = materialise_tag(repo, TAG, tmp_path / "src")
+    inventory = write_json_inventory(tmp_path / "seed.json", SEED_BOX)
+
+    args = [
+        "verify-reproducible", "--source", str(source), "--ref", TAG,
+        "--workdir", str(tmp_path / "repro"), "--inventory", str(inventory),
+        "--exclude-arch", "50", "--cuda", str(cuda12_toolkit.version),
+        "--compiler-cache", "none", "--keep-workdirs", "--json",
+    ]  # fmt: skip
+    code = main(args)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 0, json.dumps(report["differences"], indent=2)
+    assert report["identical"] is True
+    assert report["compared"]["artifact"] == 3  # tarball, manifest, SHA256SUMS
+    # bin/ollama, the CPU variants, libggml-base, libggml-cuda and its CUDA runtime libraries
+    assert report["compared"]["staging"] >= 10
+    workdirs = [Path(b["workdir"]) for b in report["builds"]]
+    assert workdirs[0].parent != workdirs[1].parent
+
+    # Both builds had the nvcc launcher; the manifest says so. The tarball's digest is printed
+    # for comparison with other machines and sessions (docs/build-notes.md).
+    for build in report["builds"]:
+        dist = Path(build["dist_dir"])
+        (manifest,) = dist.glob("*.manifest.json")
+        recorded = json.loads(manifest.read_text())["build"]["reproducibility"]
+        assert recorded["path_independent"] is True, recorded
+        print((dist / "SHA256SUMS").read_text())
