@@ -320,3 +320,35 @@ def test_g5_verify_reproducible_nested_builds_are_path_independent(
     # The launcher is in the nested CUDA compile commands, before nothing else (no cache).
     (ninja,) = first.glob("build/*/superbuild/llama-server-cuda_v12/build.ninja")
     assert "nvcc-launcher/nvcc-launcher" in ninja.read_text()
+
+
+@pytest.mark.usefixtures("cuda12_toolkit")
+def test_g5_a_ccache_build_packs_the_same_bytes_as_one_without_a_cache(
+    tmp_path: Path,
+    llama_repo: tuple[Path, str],
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ccache hands the nested builds' compilers paths relative to where they compile, one
+    level deeper than the superbuild; the fixture's __FILE__ (host and device code, Ollama's
+    tree and the prepared llama.cpp) must read the same as in a build without a cache."""
+    for name in ("SOURCE_DATE_EPOCH", "CCACHE_BASEDIR", "CCACHE_NOHASHDIR", "CCACHE_CONFIGPATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    llama, patch = llama_repo
+    source = write_g5_fixture(tmp_path / "ollama", patch)
+    digests = {}
+    for cache, workdir in (("ccache", tmp_path / "a" / "work"), ("none", tmp_path / "b" / "c")):
+        args = g5_args(source, workdir, seed_inventory, llama, "--cuda", "12.4")
+        args[args.index("--compiler-cache") + 1] = cache
+        extra = ["--exclude-arch", "50", OVERRIDE, "--dist-dir", str(workdir / "dist"), "--json"]
+        code, out, err = build(capsys, [*args, *extra])
+        assert code == 0, err[-3000:]
+        summary = json.loads(out)
+        assert (summary.get("compiler_cache") or {}).get("program") == (
+            "ccache" if cache == "ccache" else None
+        )
+        (tar,) = [a for a in summary["package"]["artifacts"] if a["kind"] == "tar"]
+        digests[cache] = tar["sha256"]
+    assert digests["ccache"] == digests["none"]
