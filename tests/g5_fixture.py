@@ -77,6 +77,11 @@ foreach(tag x64 sse42 haswell)
 endforeach()
 add_executable(llama-server tools/server/server.cpp)
 target_link_libraries(llama-server PRIVATE llama)
+# LLAMA_BUILD_TOOLS: Ollama installs llama-quantize; the other tools are built by `all` only.
+add_executable(llama-quantize tools/quantize/quantize.cpp)
+target_link_libraries(llama-quantize PRIVATE llama)
+add_executable(llama-cli tools/cli/cli.cpp)
+target_link_libraries(llama-cli PRIVATE llama)
 
 if(GGML_CUDA)
     enable_language(CUDA)
@@ -146,6 +151,8 @@ LLAMA_SOURCES = {
         extern "C" const char *llama_compat_status(void) { return "unpatched"; }
         """
     ),
+    "tools/quantize/quantize.cpp": "int main() { return 0; }\n",
+    "tools/cli/cli.cpp": "int main() { return 0; }\n",
     "tools/server/server.cpp": textwrap.dedent(
         """\
         #include <cstdio>
@@ -406,7 +413,9 @@ if(OLLAMA_RUNNER_DIR)
             LIBRARY DESTINATION "${_base_dest}/${OLLAMA_RUNNER_DIR}" COMPONENT llama-server)
     endif()
 else()
-    install(TARGETS llama-server RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server)
+    # OPTIONAL, as upstream's: a target that was not built is skipped without a word.
+    install(TARGETS llama-server llama-quantize
+        RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)
     install(TARGETS ggml-base llama LIBRARY DESTINATION ${_base_dest} COMPONENT llama-server)
     install(CODE "
         file(GLOB _cpu \\"${CMAKE_BINARY_DIR}/bin/libggml-cpu*\\")

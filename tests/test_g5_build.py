@@ -108,6 +108,15 @@ def test_g5_superbuild_offline_patched_planned_archs_and_no_rebuild(
     lib = staging / "lib" / "ollama"
     server = run(lib / "llama-server")
     assert server == "compat=ollama-compat\n"  # the patched hook calls Ollama's compat source
+    # What the CPU build installs was built (its install() is OPTIONAL: nothing would say so
+    # otherwise); the tools it does not install, and the CUDA build's CPU side, were not.
+    assert (lib / "llama-quantize").is_file()
+    (nested,) = workdir.glob("build/*/superbuild")
+    assert not (nested / "llama-server-local" / "bin" / "llama-cli").exists()
+    cuda_bin = nested / "llama-server-cuda_v12" / "bin"
+    assert (cuda_bin / "libggml-cuda.so").exists()
+    assert not (cuda_bin / "llama-server").exists()
+    assert not list(cuda_bin.glob("libggml-cpu-*"))
 
     # Device code: exactly the plan (the *_user_arch preset took our list, not its default).
     audit = read_library(lib / "cuda_v12" / "libggml-cuda.so")
@@ -264,7 +273,7 @@ def test_dry_run_prints_the_superbuild_and_touches_nothing(
         "-DPATCH_DIR=",  # Ollama's applier, run by us
         "go mod download",
         "-DOLLAMA_LLAMA_BACKENDS=cuda_v12",
-        "--target ollama-llama-server-cuda_v12",
+        "--target ggml-cuda --parallel",
         "GOPROXY=off",
     ):
         assert expected in text, expected

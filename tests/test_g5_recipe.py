@@ -148,11 +148,25 @@ def test_superbuild_configure_selects_backend_list_source_and_staging(tree_root:
         assert expected in argv, expected
 
 
-def test_only_llama_server_targets_are_built_never_all_nor_ollama_go(tree_root: Path) -> None:
-    for step in steps(make_plan(tree_root)).values():
+def test_only_what_each_nested_build_installs_is_built_never_all_nor_ollama_go(
+    tree_root: Path,
+) -> None:
+    plan = make_plan(tree_root)
+    built: dict[str, list[str]] = {}
+    for step in steps(plan).values():
         if "--build" in step.argv:
-            target = step.argv[step.argv.index("--target") + 1]
-            assert target.startswith("ollama-llama-server-"), target
+            directory = Path(step.argv[step.argv.index("--build") + 1])
+            targets = step.argv[step.argv.index("--target") + 1 :]
+            if step.phase == "configure":  # an ExternalProject's configure stamp, nothing else
+                assert directory == plan.build_dir / "superbuild", step.name
+                assert len(targets) == 1, targets
+                assert targets[0].endswith("-configure"), targets
+            else:
+                built[directory.name] = list(targets[: targets.index("--parallel")])
+    assert built == {
+        "llama-server-local": ["llama-server", "llama-quantize"],
+        "llama-server-cuda_v12": ["ggml-cuda"],
+    }
 
 
 def test_the_toolkit_reaches_nested_builds_through_their_environment(tree_root: Path) -> None:

@@ -56,6 +56,16 @@ NESTED_TOOLCHAIN = Path(str(resources.files("build_tools") / "resources")) / (
     "g5-nested-toolchain.cmake"
 )
 
+# What the CPU build of llama/server installs in its ``llama-server`` component, v0.30.0 ..
+# v0.33.0-rc2: ``install(TARGETS llama-server llama-quantize ... OPTIONAL)``, their libraries
+# (ggml, ggml-base, llama, mtmd, llama-common: link dependencies) and the CPU backend modules
+# (dependencies of ggml under GGML_BACKEND_DL). The other llama.cpp tools (LLAMA_BUILD_TOOLS
+# is ON) are built by ``all`` only. A renamed target fails the build ("unknown target"); but
+# OPTIONAL skips a target that was not built without a word, so a program added to that
+# install() line by a later tag would be missing from the package: check the line when a tag
+# is added to the registry.
+LOCAL_TARGETS = ("llama-server", "llama-quantize")
+
 # cmake/local.cmake v0.30.0 .. v0.33.0-rc2, used when the tree's line cannot be read.
 DEFAULT_GO_LDFLAGS = (
     f"-s -w -X={GO_MODULE}/version.Version=${{OLLAMA_VERSION}} -X={GO_MODULE}/server.mode=release"
@@ -168,10 +178,21 @@ class SuperbuildRecipe:
         nested = self._nested(plan)
         steps += [self._configure_nested(plan, name, env) for name in nested]
         steps.append(self._cpu_variants(plan, env))
-        steps.append(self._build(plan, "cpu", "local", "Build llama-server and CPU backends", env))
+        steps.append(
+            self._build(
+                plan,
+                "cpu",
+                "local",
+                "Build llama-server and CPU backends",
+                env,
+                targets=LOCAL_TARGETS,
+            )
+        )
         if plan.options.with_vulkan:
-            steps.append(self._build(plan, "cpu", "vulkan", "Build the Vulkan backend", env))
-        steps.append(self._build(plan, "cuda", cuda, f"Build CUDA backend {cuda}", env))
+            title = "Build the Vulkan backend"
+            steps.append(self._build(plan, "cpu", "vulkan", title, env, targets=("ggml-vulkan",)))
+        title = f"Build CUDA backend {cuda}"
+        steps.append(self._build(plan, "cuda", cuda, title, env, targets=("ggml-cuda",)))
         for name in nested:
             steps.append(
                 Step(
@@ -234,9 +255,20 @@ class SuperbuildRecipe:
         )
 
     def _build(
-        self, plan: BuildPlan, phase: Phase, name: str, title: str, env: Mapping[str, str | None]
+        self,
+        plan: BuildPlan,
+        phase: Phase,
+        name: str,
+        title: str,
+        env: Mapping[str, str | None],
+        *,
+        targets: tuple[str, ...],
     ) -> Step:
-        # The ExternalProject target configures, builds and installs one nested llama/server.
+        """Build the targets one nested llama/server build installs, in its own tree (already
+        configured). The ExternalProject's build step would build ``all``: in the CUDA build
+        that is llama-server, libllama, the llama.cpp tools and a CPU backend besides
+        ggml-cuda (v0.33.0-rc2: 497 compilations instead of 152); the install phase then
+        installs the ``llama-server`` component, stripped."""
         return Step(
             phase=phase,
             name=f"build-{name}",
@@ -244,9 +276,11 @@ class SuperbuildRecipe:
             argv=(
                 str(plan.options.cmake),
                 "--build",
-                str(self._binary_dir(plan)),
+                str(self._binary_dir(plan) / f"llama-server-{name}"),
                 "--target",
-                f"ollama-llama-server-{name}",
+                *targets,
+                "--parallel",
+                str(plan.options.jobs),
             ),
             env=env,
             ninja_progress=True,
