@@ -163,9 +163,12 @@ def test_g5_superbuild_offline_patched_planned_archs_and_no_rebuild(
 
     # Unchanged inputs: the cached llama.cpp is reused as is, nothing is recompiled.
     mtime = patched.stat().st_mtime_ns
-    code, _, err = build(capsys, args)
+    code, out, err = build(capsys, [*args, "--json"])
     assert code == 0, err
     assert patched.stat().st_mtime_ns == mtime
+    # ... and the nested trees' outputs did not move, so install and the Go link are skipped.
+    skipped = [step["step"] for step in json.loads(out)["skipped"]]
+    assert skipped == ["install-local", "install-cuda_v12", "go-build"]
     assert "Building CUDA object" not in log_of(workdir, "build-cuda_v12")
     assert "Building C" not in log_of(workdir, "build-local")
 
