@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from build_tools.build_plan import BuildPlan
 from build_tools.gpus.inventory import Inventory
@@ -16,7 +18,7 @@ from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step
 from build_tools.source.llama_cpp import LlamaCppSource
-from build_tools.source.ollama_tree import read_tree
+from build_tools.source.ollama_tree import read_tree, server_programs_of
 from build_tools.toolkit.model import Toolkit
 
 from g5_fixture import write_g5_fixture
@@ -79,6 +81,7 @@ def test_tree_facts_of_a_superbuild(tree_root: Path) -> None:
     assert [p.name for p in tree.compat_patch.patches] == ["001-llama-cpp-hooks.patch"]
     assert tree.go_ldflags is not None
     assert "version.Version=${OLLAMA_VERSION}" in tree.go_ldflags
+    assert tree.server_programs == ("llama-server", "llama-quantize")
 
 
 def test_arch_preset_follows_the_trees_own_stock_presets(tree_root: Path) -> None:
@@ -243,3 +246,37 @@ def test_vulkan_only_when_asked(tree_root: Path) -> None:
     assert "-DOLLAMA_LLAMA_BACKENDS=cuda_v12;vulkan" in argv
     assert "-DGGML_VULKAN=OFF" not in argv
     assert {"configure-vulkan", "build-vulkan", "install-vulkan"} <= set(steps(plan))
+
+
+# --- the programs the CPU build ships, read from llama/server/CMakeLists.txt -----------------
+
+_TARGET = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.+-", min_size=1, max_size=20)
+_SPACE = st.sampled_from([" ", "\n    ", "\t", "  \n\t"])
+
+
+# Text before the line, without a "(" so that it holds no install( call of its own.
+_BEFORE = st.text(alphabet=st.characters(exclude_characters="("), max_size=200)
+
+
+@given(targets=st.lists(_TARGET, min_size=1, max_size=5), gap=_SPACE, before=_BEFORE)
+def test_the_install_line_gives_exactly_its_targets(
+    targets: list[str], gap: str, before: str
+) -> None:
+    line = f"install(TARGETS{gap}{gap.join(targets)}{gap}RUNTIME DESTINATION ${{_base_dest}} "
+    text = before + "\n" + line + "COMPONENT llama-server OPTIONAL)\n"
+    assert server_programs_of(text) == tuple(targets)
+
+
+@given(text=st.text(max_size=400))
+def test_any_text_gives_target_names_or_nothing(text: str) -> None:
+    found = server_programs_of(text)
+    assert all(name and not any(c.isspace() for c in name) for name in found)
+
+
+def test_library_lists_and_gpu_destinations_are_not_the_programs() -> None:
+    text = (
+        'install(TARGETS ggml-cuda LIBRARY DESTINATION "${_base_dest}/${OLLAMA_RUNNER_DIR}")\n'
+        "install(TARGETS ${_llama_server_base_libs}\n"
+        "    RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)\n"
+    )
+    assert server_programs_of(text) == ()

@@ -66,6 +66,12 @@ def presets(generation: Generation, changed: dict[int, str] | None = None) -> st
     )
 
 
+SERVER_INSTALL = (
+    "install(TARGETS llama-server llama-quantize\n"
+    "    RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)\n"
+)
+
+
 def tree_of(generation: Generation, **changed: str) -> dict[str, str]:
     """A miniature tree of ``generation``: its signature files and presets, and the files its
     patch series change as the series expect them (for its newest tag the series cover)."""
@@ -74,6 +80,8 @@ def tree_of(generation: Generation, **changed: str) -> dict[str, str]:
         files[generation.tree.llama_cpp_pin] = "b10488\n"
     if generation.tree.presets_file is not None:
         files[generation.tree.presets_file] = presets(generation)
+    if generation.tree.server_install is not None:
+        files[generation.tree.server_install] = SERVER_INSTALL
     for patch in series_patches(generation):
         files.update(preimage(patch.text))
     return {**files, **changed}
@@ -169,6 +177,8 @@ def test_a_new_tag_like_the_last_known_one_is_as_expected(
     assert tag["stock_lists"]["changes"] == []
     assert tag["stock_lists"]["tree"] == tag["stock_lists"]["table"] != {}
     assert tag["llama_cpp"] == "b10488"
+    if CURRENT.tree.server_install is not None:
+        assert tag["server_programs"] == ["llama-server", "llama-quantize"]
     assert tag["surprises"] == []
 
 
@@ -195,6 +205,27 @@ def test_a_changed_stock_list_is_a_surprise_exit_12(
     assert tag["recognised"] is True
     assert tag["stock_lists"]["tree"][str(major)] == moved
     assert report["surprise"] is True
+
+
+def test_a_tree_whose_shipped_programs_cannot_be_read_is_a_surprise(
+    known_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The build would fall back to its built-in list, and the install rule is OPTIONAL: a
+    program it does not build would be missing from the package without a word."""
+    where = CURRENT.tree.server_install
+    if where is None:
+        pytest.skip(f"{CURRENT.name} does not read its shipped programs from the tree")
+    moved = SERVER_INSTALL.replace("${_base_dest}", "${OLLAMA_LIB_DIR}")
+    commit_tag(known_repo, "v0.99.0", {where: moved})
+    code, report = run_json(capsys, "--source", str(known_repo))
+    assert code == 12
+    (tag,) = report["tags"]
+    assert tag["recognised"] is True
+    assert tag["server_programs"] == []
+    assert tag["surprises"] == [
+        f"{where}: no install(TARGETS ... RUNTIME DESTINATION ${{_base_dest}}) line names the "
+        "programs the CPU build ships; the build would fall back to its built-in list"
+    ]
 
 
 def test_a_moved_signature_file_is_a_surprise_naming_the_file(
@@ -377,6 +408,7 @@ def test_the_files_read_from_git_give_the_facts_of_the_whole_tree(
     assert part.stock_lists() == whole.stock_lists()
     assert part.llama_cpp_version == whole.llama_cpp_version
     assert part.go_ldflags == whole.go_ldflags
+    assert part.server_programs == whole.server_programs
     assert part.go_required == whole.go_required
     assert part.cmake_uses_runner_dir == whole.cmake_uses_runner_dir
     assert part.validation_hole == whole.validation_hole

@@ -56,6 +56,8 @@ class TreeSignature:
     stock_presets: tuple[str, ...]
     llama_cpp_pin: str | None  # file naming the llama.cpp tag the build fetches
     go_ldflags: str | None  # CMake file whose set(OLLAMA_GO_LDFLAGS ...) the release uses
+    # CMake file whose install(TARGETS ... ${_base_dest}) names the programs the build ships
+    server_install: str | None = None
     arch_syntax: ArchSyntax
 
     def cuda_preset_name(self, cuda_major: int) -> str | None:
@@ -352,6 +354,7 @@ def _tree(row: _Row) -> TreeSignature:
         stock_presets=_names(row, "stock_preset"),
         llama_cpp_pin=row.text("llama_cpp_pin"),
         go_ldflags=row.text("go_ldflags"),
+        server_install=row.text("server_install"),
         arch_syntax=cast(ArchSyntax, _choice(row, "arch_syntax", get_args(ArchSyntax), "cmake")),
     )
     row.check_known()

@@ -57,13 +57,14 @@ NESTED_TOOLCHAIN = Path(str(resources.files("build_tools") / "resources")) / (
 )
 
 # What the CPU build of llama/server installs in its ``llama-server`` component, v0.30.0 ..
-# v0.33.0-rc2: ``install(TARGETS llama-server llama-quantize ... OPTIONAL)``, their libraries
+# v0.33.0-rc2, when the tree's own line (TreeFacts.server_programs, read from the file the
+# registry names) cannot be read: ``install(TARGETS llama-server llama-quantize ... OPTIONAL)``,
+# their libraries
 # (ggml, ggml-base, llama, mtmd, llama-common: link dependencies) and the CPU backend modules
 # (dependencies of ggml under GGML_BACKEND_DL). The other llama.cpp tools (LLAMA_BUILD_TOOLS
-# is ON) are built by ``all`` only. A renamed target fails the build ("unknown target"); but
-# OPTIONAL skips a target that was not built without a word, so a program added to that
-# install() line by a later tag would be missing from the package: check the line when a tag
-# is added to the registry.
+# is ON) are built by ``all`` only. The rule is OPTIONAL: a target that was not built is
+# skipped without a word, which is why the programs are read from the tree, and why
+# ``upstream check`` reports a tree whose line it cannot read.
 LOCAL_TARGETS = ("llama-server", "llama-quantize")
 
 # cmake/local.cmake v0.30.0 .. v0.33.0-rc2, used when the tree's line cannot be read.
@@ -185,7 +186,7 @@ class SuperbuildRecipe:
                 "local",
                 "Build llama-server and CPU backends",
                 env,
-                targets=LOCAL_TARGETS,
+                targets=plan.tree.server_programs or LOCAL_TARGETS,
             )
         )
         if plan.options.with_vulkan:

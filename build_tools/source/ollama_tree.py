@@ -27,6 +27,7 @@ __all__ = [
     "detect_generation",
     "read_tree",
     "resolve_presets",
+    "server_programs_of",
     "stock_lists_of",
 ]
 
@@ -74,6 +75,8 @@ class TreeFacts:
     llama_cpp_version: str | None = None
     compat_patch: CompatPatch | None = None
     go_ldflags: str | None = None  # the release's set(OLLAMA_GO_LDFLAGS ...), unexpanded
+    # The programs the CPU build installs (G5: llama-server llama-quantize); () when unread.
+    server_programs: tuple[str, ...] = ()
 
     @property
     def presets_path(self) -> str | None:
@@ -147,6 +150,11 @@ def _has_validation_hole(root: Path) -> bool:
 
 _PATCH_DEFINE = re.compile(r"-D(PATCH_DIR|PATCH_FILE)=\$\{_compat_dir\}(/[^\s)]+)?")
 _GO_LDFLAGS = re.compile(r'set\(OLLAMA_GO_LDFLAGS\s+"([^"]*)"')
+# install(TARGETS llama-server llama-quantize\n RUNTIME DESTINATION ${_base_dest} COMPONENT ...):
+# target names only (a ${variable} list, as for the libraries, does not match).
+_SERVER_PROGRAMS = re.compile(
+    r"install\(\s*TARGETS\s+((?:[A-Za-z0-9_.+-]+\s+)+?)RUNTIME\s+DESTINATION\s+\$\{_base_dest\}\s"
+)
 
 
 def _compat_patch(root: Path) -> CompatPatch | None:
@@ -186,6 +194,18 @@ def _go_ldflags(root: Path, cmake_file: str) -> str | None:
     return None if match is None else " ".join(match[1].split())
 
 
+def server_programs_of(cmake_text: str) -> tuple[str, ...]:
+    """The targets of the first ``install(TARGETS ... RUNTIME DESTINATION ${_base_dest} ...)``
+    in a llama/server CMakeLists.txt; () when there is none."""
+    match = _SERVER_PROGRAMS.search(cmake_text)
+    return () if match is None else tuple(match[1].split())
+
+
+def _server_programs(root: Path, cmake_file: str) -> tuple[str, ...]:
+    path = root / cmake_file
+    return server_programs_of(path.read_text(errors="replace")) if path.is_file() else ()
+
+
 def read_tree(root: Path) -> TreeFacts:
     generation = detect_generation(root)
     signature = generation.tree
@@ -208,6 +228,9 @@ def read_tree(root: Path) -> TreeFacts:
         and all(name.rsplit(".", 1)[-1] in gpu_text for name in knobs),
         validation_hole=generation.validation_hole is not None and _has_validation_hole(root),
         go_ldflags=_go_ldflags(root, signature.go_ldflags) if signature.go_ldflags else None,
+        server_programs=(
+            _server_programs(root, signature.server_install) if signature.server_install else ()
+        ),
         **(
             {}
             if signature.llama_cpp_pin is None

@@ -76,6 +76,8 @@ class TagReport:
     stock_tree: dict[int, str] = field(default_factory=dict)
     stock_table: dict[int, str] = field(default_factory=dict)
     llama_cpp: str | None = None
+    # The programs its CPU build installs, where the generation reads them from the tree
+    server_programs: tuple[str, ...] | None = None
     series: tuple[SeriesResult, ...] = ()
     problem: str | None = None  # a file of the tree that could not be read
 
@@ -108,6 +110,13 @@ class TagReport:
             found.append(self.problem)
         if self.recognised and self.problem is None:
             found.extend(self.stock_changes())
+            if self.server_programs == ():
+                assert self.generation is not None
+                found.append(
+                    f"{self.generation.tree.server_install}: no install(TARGETS ... RUNTIME "
+                    "DESTINATION ${_base_dest}) line names the programs the CPU build ships; "
+                    "the build would fall back to its built-in list"
+                )
         found.extend(
             f"series {s.name} does not apply: {s.detail}" for s in self.series if s.conflicts
         )
@@ -126,6 +135,7 @@ class TagReport:
                 "changes": self.stock_changes(),
             },
             "llama_cpp": self.llama_cpp,
+            "server_programs": None if self.server_programs is None else list(self.server_programs),
             "series": [s.to_json() for s in self.series],
             "surprises": self.surprises(),
         }
@@ -137,7 +147,12 @@ def tree_paths(series: Sequence[Series]) -> list[str]:
     for generation in registry().generations:
         signature = generation.tree
         paths.update(signature.files)
-        for optional in (signature.presets_file, signature.llama_cpp_pin, signature.go_ldflags):
+        for optional in (
+            signature.presets_file,
+            signature.llama_cpp_pin,
+            signature.go_ldflags,
+            signature.server_install,
+        ):
             if optional is not None:
                 paths.add(optional)
     for one in series:
@@ -214,6 +229,7 @@ def _read(root: Path, report: TagReport) -> TagReport:
         report,
         stock_tree=stock_lists_of(facts.generation, facts.presets),
         llama_cpp=facts.llama_cpp_version,
+        server_programs=facts.server_programs if facts.generation.tree.server_install else None,
     )
 
 
