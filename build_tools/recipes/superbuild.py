@@ -56,15 +56,15 @@ NESTED_TOOLCHAIN = Path(str(resources.files("build_tools") / "resources")) / (
     "g5-nested-toolchain.cmake"
 )
 
-# What the CPU build of llama/server installs in its ``llama-server`` component, v0.30.0 ..
-# v0.33.0-rc2, when the tree's own line (TreeFacts.server_programs, read from the file the
-# registry names) cannot be read: ``install(TARGETS llama-server llama-quantize ... OPTIONAL)``,
-# their libraries
-# (ggml, ggml-base, llama, mtmd, llama-common: link dependencies) and the CPU backend modules
-# (dependencies of ggml under GGML_BACKEND_DL). The other llama.cpp tools (LLAMA_BUILD_TOOLS
-# is ON) are built by ``all`` only. The rule is OPTIONAL: a target that was not built is
-# skipped without a word, which is why the programs are read from the tree, and why
-# ``upstream check`` reports a tree whose line it cannot read.
+# The programs the CPU build of llama/server installs in its ``llama-server`` component in
+# every tag v0.30.0 .. v0.33.0-rc2 (``install(TARGETS llama-server llama-quantize ...
+# OPTIONAL)``), used when the tree's own line (TreeFacts.server_programs, from the file the
+# registry names) cannot be read. Building them builds what else that component installs: their
+# libraries (ggml, ggml-base, llama, mtmd, llama-common are link dependencies) and the CPU
+# backend modules (dependencies of ggml under GGML_BACKEND_DL). The other llama.cpp tools
+# (LLAMA_BUILD_TOOLS is ON) are built by ``all`` only. The rule is OPTIONAL: a target that was
+# not built is skipped without a word, which is why the programs are read from the tree, and
+# why ``upstream check`` reports a tree whose line it cannot read.
 LOCAL_TARGETS = ("llama-server", "llama-quantize")
 
 # cmake/local.cmake v0.30.0 .. v0.33.0-rc2, used when the tree's line cannot be read.
