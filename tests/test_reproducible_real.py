@@ -1,12 +1,15 @@
-"""Opt-in: ``verify-reproducible`` on a real Ollama tag (issue 18's "done when").
+"""Opt-in: ``verify-reproducible`` on real Ollama tags (issue 18's "done when").
 
-Two complete builds of Ollama v0.6.8 for the seed box (``--exclude-arch 50``, CUDA 12.4, all
-CPU variants, no compiler cache) in work directories under different parents: about 30 minutes
-on 2 cores. Real ggml has hundreds of internal-linkage CUDA symbols and ``GGML_ASSERT``'s
-``__FILE__`` in every library, which the fixtures only imitate.
+Two complete builds of each tag for the seed box (``--exclude-arch 50``, CUDA 12.4, all CPU
+variants, no compiler cache) in work directories under different parents:
+- v0.6.8 (G4): about 35 minutes on 2 cores;
+- v0.32.2 (G5, the superbuild with its nested llama-server builds): about 70 minutes.
+Real ggml has hundreds of internal-linkage CUDA symbols and ``GGML_ASSERT``'s ``__FILE__`` in
+every library, which the fixtures only imitate.
 
-Needs BUILD_TOOLS_OLLAMA_REPO (a clone of github.com/ollama/ollama) and, because of its length,
-BUILD_TOOLS_REAL_BUILDS=1.
+Needs BUILD_TOOLS_OLLAMA_REPO (a clone of github.com/ollama/ollama) and, because of their length,
+BUILD_TOOLS_REAL_BUILDS=1. v0.32.2 also needs BUILD_TOOLS_LLAMA_CPP_SOURCE: a llama.cpp clone
+(tag b10069) or the ``thirdparty/llama.cpp`` tree of the ``xllamacpp==2026.7.10068`` sdist.
 """
 
 from __future__ import annotations
@@ -26,10 +29,26 @@ from real_source import materialise_tag, ollama_repo
 pytestmark = [pytest.mark.real_source, pytest.mark.toolchain]
 
 GATE = "BUILD_TOOLS_REAL_BUILDS"
-TAG = "v0.6.8"
+LLAMA_ENV = "BUILD_TOOLS_LLAMA_CPP_SOURCE"
+# tag -> whether its build needs a llama.cpp tree (G5 pins one; G3/G4 vendor theirs)
+TAGS = {"v0.6.8": False, "v0.32.2": True}
 
 
-def test_real_v0_6_8_builds_byte_identical_in_two_work_directories(
+def llama_cpp_args(tag: str) -> list[str]:
+    if not TAGS[tag]:
+        return []
+    value = os.environ.get(LLAMA_ENV)
+    if not value:
+        pytest.skip(
+            f"set {LLAMA_ENV} to a llama.cpp clone (tag b10069) or the llama.cpp tree of the "
+            f"xllamacpp==2026.7.10068 sdist to build real {tag} twice"
+        )
+    return ["--llama-cpp-source", value, "--accept-unverified-llama-cpp"]
+
+
+@pytest.mark.parametrize("tag", sorted(TAGS))
+def test_real_tag_builds_byte_identical_in_two_work_directories(
+    tag: str,
     tmp_path: Path,
     cuda12_toolkit: Toolkit,
     monkeypatch: pytest.MonkeyPatch,
@@ -37,14 +56,15 @@ def test_real_v0_6_8_builds_byte_identical_in_two_work_directories(
 ) -> None:
     repo = ollama_repo()
     if os.environ.get(GATE) != "1":
-        pytest.skip(f"set {GATE}=1 to build real {TAG} twice (about 30 minutes on 2 cores)")
+        pytest.skip(f"set {GATE}=1 to build real {tag} twice (35-70 minutes on 2 cores)")
+    llama = llama_cpp_args(tag)
     for name in ("CUDA_HOME", "CUDA_PATH", "SOURCE_DATE_EPOCH", "CCACHE_DIR", "GOFLAGS"):
         monkeypatch.delenv(name, raising=False)
-    source = materialise_tag(repo, TAG, tmp_path / "src")
+    source = materialise_tag(repo, tag, tmp_path / "src")
     inventory = write_json_inventory(tmp_path / "seed.json", SEED_BOX)
 
     args = [
-        "verify-reproducible", "--source", str(source), "--ref", TAG,
+        "verify-reproducible", "--source", str(source), "--ref", tag, *llama,
         "--workdir", str(tmp_path / "repro"), "--inventory", str(inventory),
         "--exclude-arch", "50", "--cuda", str(cuda12_toolkit.version),
         "--compiler-cache", "none", "--keep-workdirs", "--json",
