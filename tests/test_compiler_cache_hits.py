@@ -13,6 +13,7 @@ from build_tools.__main__ import main
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture
+from summaries import artifact
 
 pytestmark = pytest.mark.toolchain
 
@@ -68,13 +69,8 @@ def test_a_fresh_work_directory_elsewhere_compiles_everything_from_the_cache(
     # code of the fixture) reads ./ggml/... either way.
     plain, _ = build_in(tmp_path / "plain" / "work", cache="none")
     assert "compiler_cache" not in plain or plain["compiler_cache"] is None
-    assert tarball(plain)["sha256"] == tarball(first)["sha256"] == tarball(second)["sha256"]
-
-
-def tarball(summary: dict[str, Any]) -> dict[str, Any]:
-    found: list[dict[str, Any]] = [a for a in summary["package"]["artifacts"] if a["kind"] == "tar"]
-    assert len(found) == 1, found
-    return found[0]
+    digests = {artifact(summary, "tar")["sha256"] for summary in (plain, first, second)}
+    assert len(digests) == 1, digests
 
 
 @pytest.mark.usefixtures("cuda12_toolkit")

@@ -16,6 +16,7 @@ from build_tools.toolkit.model import Toolkit
 
 from boxes import SEED_BOX, write_json_inventory
 from g5_fixture import git, plain_copy, write_g5_fixture, write_llama_cpp
+from summaries import artifact
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.usefixtures("no_ambient_cuda")]
 
@@ -131,8 +132,7 @@ def test_g5_superbuild_offline_patched_planned_archs_and_no_rebuild(
 
     # The release manifest records the llama.cpp tree that was compiled, and of this machine
     # only what the build adds: the nested builds' PATH is "toolkit, ninja, then $PATH".
-    artifacts = summary["package"]["artifacts"]
-    (manifest_file,) = [Path(a["path"]) for a in artifacts if a["kind"] == "manifest"]
+    manifest_file = Path(artifact(summary, "manifest")["path"])
     text = manifest_file.read_text()
     manifest = json.loads(text)
     recorded = manifest["llama_cpp"]
@@ -361,6 +361,5 @@ def test_g5_a_ccache_build_packs_the_same_bytes_as_one_without_a_cache(
         assert (summary.get("compiler_cache") or {}).get("program") == (
             "ccache" if cache == "ccache" else None
         )
-        (tar,) = [a for a in summary["package"]["artifacts"] if a["kind"] == "tar"]
-        digests[cache] = tar["sha256"]
+        digests[cache] = artifact(summary, "tar")["sha256"]
     assert digests["ccache"] == digests["none"]

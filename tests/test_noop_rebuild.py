@@ -14,6 +14,7 @@ from build_tools.__main__ import main
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture
+from summaries import artifact
 
 pytestmark = pytest.mark.toolchain
 
@@ -40,10 +41,6 @@ def skipped(summary: dict[str, Any]) -> list[str]:
     return [s["step"] for s in summary["skipped"]]
 
 
-def artifacts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {a["kind"]: a for a in summary["package"]["artifacts"]}
-
-
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ("CUDA_HOME", "CUDA_PATH", "CGO_CFLAGS", "GOFLAGS", "SOURCE_DATE_EPOCH"):
@@ -68,9 +65,9 @@ def test_unchanged_rerun_skips_install_link_and_packing_and_changes_no_byte(
     assert skipped(cold) == []
     staging = Path(cold["staging_dir"])
     before = tree_hashes(staging)
-    tarball = Path(artifacts(cold)["tar"]["path"])
+    tarball = Path(artifact(cold, "tar")["path"])
     tar_sha = sha256(tarball)
-    assert artifacts(cold)["tar"]["how"] == "written"
+    assert artifact(cold, "tar")["how"] == "written"
 
     # Nothing changed: install, link and packing are skipped, every byte is the same; the
     # GitHub step summary says what was not run again.
@@ -83,7 +80,7 @@ def test_unchanged_rerun_skips_install_link_and_packing_and_changes_no_byte(
         step_summary.read_text()
     )
     assert skipped(again) == INSTALL_AND_LINK
-    assert artifacts(again)["tar"]["how"] == "up to date"
+    assert artifact(again, "tar")["how"] == "up to date"
     assert tree_hashes(staging) == before
     assert sha256(tarball) == tar_sha
     assert (
@@ -93,7 +90,7 @@ def test_unchanged_rerun_skips_install_link_and_packing_and_changes_no_byte(
 
     # Another dist directory gets the same tarball linked, not compressed again.
     other = build_json(capsys, *common, "--ref", "v0.24.0", "--dist-dir", str(tmp_path / "d2"))
-    copied = artifacts(other)["tar"]
+    copied = artifact(other, "tar")
     assert copied["how"] in {"linked", "copied"}
     assert sha256(Path(copied["path"])) == tar_sha
     sums = subprocess.run(
@@ -163,4 +160,4 @@ def test_a_changed_staging_tree_is_installed_again(
     repaired = build_json(capsys, *common)
     assert skipped(repaired) == []
     assert sha256(library) == original
-    assert artifacts(repaired)["tar"]["how"] == "up to date"
+    assert artifact(repaired, "tar")["how"] == "up to date"
