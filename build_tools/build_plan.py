@@ -115,6 +115,12 @@ class BuildPlan:
         alias_dir = self.options.go_alias_dir
         return self.checkout.root if alias_dir is None else alias_dir / self.slug
 
+    @property
+    def go_source_is_link(self) -> bool:
+        """Whether ``go build`` sees the checkout through that link (false when there is no
+        link directory, e.g. --source-dir builds in place)."""
+        return self.go_source != self.checkout.root
+
     def source_maps(self) -> list[tuple[Path, str]]:
         """Source roots and what the compilers see instead, so that nothing compiled depends
         on where the work directory is (``-ffile-prefix-map`` and the nvcc launcher)."""

@@ -43,7 +43,7 @@ def _path_pattern(plan: BuildPlan) -> tuple[re.Pattern[str], dict[str, str]]:
         str(plan.options.workdir): "$WORKDIR",
         str(plan.toolkit.root): "$CUDA",
     }
-    if plan.go_source != plan.checkout.root:
+    if plan.go_source_is_link:
         roots[str(plan.go_source)] = "$GO_SOURCE"
     ordered = sorted(roots, key=len, reverse=True)
     # Only whole path prefixes: "/w" must not match inside "/work".

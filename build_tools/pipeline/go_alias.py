@@ -37,7 +37,7 @@ def _unusable(path: os.PathLike[str], error: OSError) -> ConfigurationError:
 def go_source_linked(plan: BuildPlan, *, dry_run: bool) -> Iterator[None]:
     """Point ``plan.go_source`` at the checkout and hold it for the Go step."""
     alias = plan.go_source
-    if dry_run or alias == plan.checkout.root:
+    if dry_run or not plan.go_source_is_link:
         yield
         return
     try:

@@ -98,7 +98,7 @@ def go_build_step(plan: BuildPlan, ldflags: tuple[str, ...], env: Mapping[str, s
         cwd=plan.go_source,
         # Go takes its working directory from PWD when PWD names it (os.Getwd), so the
         # packages' ${SRCDIR}, and with it the build cache's keys, are the stable path.
-        env=env if plan.go_source == plan.checkout.root else {**env, "PWD": str(plan.go_source)},
+        env={**env, "PWD": str(plan.go_source)} if plan.go_source_is_link else env,
     )
 
 
