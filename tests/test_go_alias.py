@@ -55,6 +55,25 @@ def test_the_go_step_runs_in_the_same_link_from_any_work_directory(tmp_path: Pat
     assert sorted(p.name for p in aliases.iterdir()) == [".lock", "ollama-0123456789"]
 
 
+def test_a_link_that_already_names_the_checkout_is_left_as_it_is(tmp_path: Path) -> None:
+    # An unchanged re-run writes nothing in the shared directory: the same link (same inode)
+    # before and after; another checkout then re-points it.
+    aliases = tmp_path / "cache" / "go-sources"
+    plan = plan_in(tmp_path / "a" / "work", aliases)
+    with go_source_linked(plan, dry_run=False):
+        pass
+    first = plan.go_source.lstat()
+    with go_source_linked(plan, dry_run=False):
+        assert plan.go_source.resolve() == plan.checkout.root.resolve()
+    again = plan.go_source.lstat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+
+    other = plan_in(tmp_path / "b" / "work", aliases)
+    with go_source_linked(other, dry_run=False):
+        assert other.go_source.resolve() == other.checkout.root.resolve()
+    assert other.go_source.lstat().st_ino != first.st_ino
+
+
 def test_without_a_link_directory_go_runs_in_the_checkout(tmp_path: Path) -> None:
     plan = plan_in(tmp_path / "w", None)
     cwd, env = go_step_of(plan)
