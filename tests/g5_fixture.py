@@ -416,7 +416,11 @@ else()
     # OPTIONAL, as upstream's: a target that was not built is skipped without a word.
     install(TARGETS llama-server llama-quantize
         RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)
-    install(TARGETS ggml-base llama LIBRARY DESTINATION ${_base_dest} COMPONENT llama-server)
+    set(_llama_server_base_libs ggml-base)
+    list(APPEND _llama_server_base_libs llama)
+    install(TARGETS ${_llama_server_base_libs}
+        RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL
+        LIBRARY DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)
     install(CODE "
         file(GLOB _cpu \\"${CMAKE_BINARY_DIR}/bin/libggml-cpu*\\")
         foreach(_f \\${_cpu})

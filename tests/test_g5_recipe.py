@@ -18,7 +18,8 @@ from build_tools.planning.arch_plan import ArchRequest, make_arch_plan
 from build_tools.recipes import recipe_for
 from build_tools.recipes.base import Step
 from build_tools.source.llama_cpp import LlamaCppSource
-from build_tools.source.ollama_tree import read_tree, server_programs_of
+from build_tools.source.ollama_tree import read_tree
+from build_tools.source.server_install import server_libraries_of, server_programs_of
 from build_tools.toolkit.model import Toolkit
 
 from g5_fixture import write_g5_fixture
@@ -82,6 +83,7 @@ def test_tree_facts_of_a_superbuild(tree_root: Path) -> None:
     assert tree.go_ldflags is not None
     assert "version.Version=${OLLAMA_VERSION}" in tree.go_ldflags
     assert tree.server_programs == ("llama-server", "llama-quantize")
+    assert tree.server_libraries == ("ggml-base", "llama")
 
 
 def test_arch_preset_follows_the_trees_own_stock_presets(tree_root: Path) -> None:
@@ -280,3 +282,52 @@ def test_library_lists_and_gpu_destinations_are_not_the_programs() -> None:
         "    RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)\n"
     )
     assert server_programs_of(text) == ()
+
+
+# --- the libraries it ships beside them --------------------------------------------------------
+
+
+def _library_rule(variable: str, gap: str) -> str:
+    return (
+        f"install(TARGETS ${{{variable}}}{gap}RUNTIME DESTINATION ${{_base_dest}} OPTIONAL{gap}"
+        "LIBRARY DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)\n"
+    )
+
+
+@given(
+    first=st.lists(_TARGET, min_size=1, max_size=4),
+    appended=st.lists(_TARGET, max_size=3),
+    looped=st.lists(_TARGET, max_size=3),
+    gap=_SPACE,
+    before=_BEFORE,
+)
+def test_the_library_list_is_expanded_as_cmake_builds_it(
+    first: list[str], appended: list[str], looped: list[str], gap: str, before: str
+) -> None:
+    # set(), list(APPEND) with names, and list(APPEND ${item}) inside foreach(item IN ITEMS)
+    text = (
+        before
+        + f"\nset(_libs{gap}{gap.join(first)})\n"
+        + (f"list(APPEND _libs {' '.join(appended)})\n" if appended else "")
+        + (f"foreach(_one IN ITEMS {' '.join(looped)})\n" if looped else "")
+        + ("    if(TARGET ${_one})\n        list(APPEND _libs ${_one})\n    endif()\n")
+        + ("endforeach()\n" if looped else "")
+        + _library_rule("_libs", gap)
+    )
+    assert server_libraries_of(text) == tuple(dict.fromkeys([*first, *appended, *looped]))
+
+
+def test_only_the_list_installed_into_the_base_directory_counts() -> None:
+    text = (
+        "set(_gpu ggml-cuda)\nset(_libs ggml-base)\n"
+        'install(TARGETS ${_gpu} LIBRARY DESTINATION "${_base_dest}/${OLLAMA_RUNNER_DIR}")\n'
+        + _library_rule("_libs", " ")
+    )
+    assert server_libraries_of(text) == ("ggml-base",)
+    assert server_libraries_of(text.replace("LIBRARY DESTINATION ${_base_dest}", "")) == ()
+
+
+@given(text=st.text(max_size=400))
+def test_any_text_gives_library_names_or_nothing(text: str) -> None:
+    found = server_libraries_of(text)
+    assert all(name and not any(c.isspace() or c in "${}()" for c in name) for name in found)

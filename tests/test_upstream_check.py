@@ -66,9 +66,20 @@ def presets(generation: Generation, changed: dict[int, str] | None = None) -> st
     )
 
 
+# Upstream's shape (v0.33.0-rc2:llama/server/CMakeLists.txt): the programs, then a list of
+# libraries built by set/foreach/list(APPEND).
 SERVER_INSTALL = (
     "install(TARGETS llama-server llama-quantize\n"
     "    RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)\n"
+    "set(_llama_server_base_libs ggml-base ggml llama mtmd)\n"
+    "foreach(_impl_lib IN ITEMS llama-server-impl llama-quantize-impl)\n"
+    "    if(TARGET ${_impl_lib})\n"
+    "        list(APPEND _llama_server_base_libs ${_impl_lib})\n"
+    "    endif()\n"
+    "endforeach()\n"
+    "install(TARGETS ${_llama_server_base_libs}\n"
+    "    RUNTIME DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL\n"
+    "    LIBRARY DESTINATION ${_base_dest} COMPONENT llama-server OPTIONAL)\n"
 )
 
 
@@ -179,6 +190,9 @@ def test_a_new_tag_like_the_last_known_one_is_as_expected(
     assert tag["llama_cpp"] == "b10488"
     if CURRENT.tree.server_install is not None:
         assert tag["server_programs"] == ["llama-server", "llama-quantize"]
+        assert tag["server_libraries"] == [
+            "ggml-base", "ggml", "llama", "mtmd", "llama-server-impl", "llama-quantize-impl"
+        ]  # fmt: skip
     assert tag["surprises"] == []
 
 
@@ -215,7 +229,11 @@ def test_a_tree_whose_shipped_programs_cannot_be_read_is_a_surprise(
     where = CURRENT.tree.server_install
     if where is None:
         pytest.skip(f"{CURRENT.name} does not read its shipped programs from the tree")
-    moved = SERVER_INSTALL.replace("${_base_dest}", "${OLLAMA_LIB_DIR}")
+    moved = SERVER_INSTALL.replace(
+        "llama-quantize\n    RUNTIME DESTINATION ${_base_dest}",
+        "llama-quantize\n    RUNTIME DESTINATION ${OLLAMA_LIB_DIR}",
+    )
+    assert moved != SERVER_INSTALL
     commit_tag(known_repo, "v0.99.0", {where: moved})
     code, report = run_json(capsys, "--source", str(known_repo))
     assert code == 12
@@ -419,3 +437,35 @@ def test_the_files_read_from_git_give_the_facts_of_the_whole_tree(
         assert [p.name for p in part.compat_patch.patches] == [
             p.name for p in whole.compat_patch.patches
         ]
+
+
+def test_a_shipped_library_the_programs_are_not_known_to_link_is_a_surprise(
+    known_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The build makes the shipped programs and what they link; the install rule is OPTIONAL,
+    so a library no program links would be missing from the package without a word."""
+    where = CURRENT.tree.server_install
+    if where is None:
+        pytest.skip(f"{CURRENT.name} does not read its shipped programs from the tree")
+    added = SERVER_INSTALL.replace(
+        "    endif()\n", "    endif()\n    list(APPEND _llama_server_base_libs llama-tts)\n"
+    )
+    commit_tag(known_repo, "v0.99.0", {where: added})
+    code, report = run_json(capsys, "--source", str(known_repo))
+    assert code == 12
+    (tag,) = report["tags"]
+    assert "llama-tts" in tag["server_libraries"]
+    (surprise,) = tag["surprises"]
+    assert surprise.startswith(f"{where} installs llama-tts, which the shipped programs")
+    assert "server_linked_libraries" in surprise
+
+    # And a tree whose library line cannot be read at all says so.
+    unreadable = SERVER_INSTALL.replace(
+        "LIBRARY DESTINATION ${_base_dest}", "LIBRARY DESTINATION x"
+    )
+    commit_tag(known_repo, "v0.99.1", {where: unreadable})
+    code, report = run_json(capsys, "--source", str(known_repo))
+    assert code == 12
+    newest = next(t for t in report["tags"] if t["tag"] == "v0.99.1")
+    assert newest["server_libraries"] == []
+    assert any("names the libraries the CPU build ships" in s for s in newest["surprises"])

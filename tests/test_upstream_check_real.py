@@ -69,4 +69,12 @@ def test_every_tag_after_since_is_reported_as_the_registry_knows_it(
     assert reservation["state"] == "applies"
     assert reported["v0.33.0-rc2"]["llama_cpp"] == "b10488"
     assert reported["v0.32.2"]["llama_cpp"] != "b10488"
+    # Every G5 tag's shipped libraries are ones its programs link (no surprise above), and the
+    # newest adds the programs' impl libraries.
+    assert reported["v0.30.0-rc0"]["server_libraries"] == [
+        "ggml-base", "ggml", "llama", "mtmd", "llama-common"
+    ]  # fmt: skip
+    assert reported["v0.33.0-rc2"]["server_libraries"][-2:] == [
+        "llama-server-impl", "llama-quantize-impl"
+    ]  # fmt: skip
     assert code == 0

@@ -58,6 +58,8 @@ class TreeSignature:
     go_ldflags: str | None  # CMake file whose set(OLLAMA_GO_LDFLAGS ...) the release uses
     # CMake file whose install(TARGETS ... ${_base_dest}) names the programs the build ships
     server_install: str | None = None
+    # The libraries it may install that the shipped programs link (so the build makes them)
+    server_linked_libraries: tuple[str, ...] = ()
     arch_syntax: ArchSyntax
 
     def cuda_preset_name(self, cuda_major: int) -> str | None:
@@ -355,6 +357,7 @@ def _tree(row: _Row) -> TreeSignature:
         llama_cpp_pin=row.text("llama_cpp_pin"),
         go_ldflags=row.text("go_ldflags"),
         server_install=row.text("server_install"),
+        server_linked_libraries=row.texts("server_linked_libraries"),
         arch_syntax=cast(ArchSyntax, _choice(row, "arch_syntax", get_args(ArchSyntax), "cmake")),
     )
     row.check_known()

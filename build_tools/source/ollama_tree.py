@@ -19,6 +19,7 @@ from build_tools.errors import UnknownLayoutError
 from build_tools.generations import Generation, registry
 from build_tools.programs import go_directive
 from build_tools.settings.parse import git_ref
+from build_tools.source.server_install import server_libraries_of, server_programs_of
 
 __all__ = [
     "CompatPatch",
@@ -27,7 +28,6 @@ __all__ = [
     "detect_generation",
     "read_tree",
     "resolve_presets",
-    "server_programs_of",
     "stock_lists_of",
 ]
 
@@ -75,8 +75,10 @@ class TreeFacts:
     llama_cpp_version: str | None = None
     compat_patch: CompatPatch | None = None
     go_ldflags: str | None = None  # the release's set(OLLAMA_GO_LDFLAGS ...), unexpanded
-    # The programs the CPU build installs (G5: llama-server llama-quantize); () when unread.
+    # The programs the CPU build installs (G5: llama-server llama-quantize), and the libraries
+    # installed beside them (source.server_install); () when unread.
     server_programs: tuple[str, ...] = ()
+    server_libraries: tuple[str, ...] = ()
 
     @property
     def presets_path(self) -> str | None:
@@ -150,13 +152,10 @@ def _has_validation_hole(root: Path) -> bool:
 
 _PATCH_DEFINE = re.compile(r"-D(PATCH_DIR|PATCH_FILE)=\$\{_compat_dir\}(/[^\s)]+)?")
 _GO_LDFLAGS = re.compile(r'set\(OLLAMA_GO_LDFLAGS\s+"([^"]*)"')
+
+
 # install(TARGETS llama-server llama-quantize\n RUNTIME DESTINATION ${_base_dest} COMPONENT ...):
 # target names only (a ${variable} list, as for the libraries, does not match).
-_SERVER_PROGRAMS = re.compile(
-    r"install\(\s*TARGETS\s+((?:[A-Za-z0-9_.+-]+\s+)+?)RUNTIME\s+DESTINATION\s+\$\{_base_dest\}\s"
-)
-
-
 def _compat_patch(root: Path) -> CompatPatch | None:
     compat = root / "llama" / "compat"
     script = compat / "apply-patch.cmake"
@@ -194,16 +193,9 @@ def _go_ldflags(root: Path, cmake_file: str) -> str | None:
     return None if match is None else " ".join(match[1].split())
 
 
-def server_programs_of(cmake_text: str) -> tuple[str, ...]:
-    """The targets of the first ``install(TARGETS ... RUNTIME DESTINATION ${_base_dest} ...)``
-    in a llama/server CMakeLists.txt; () when there is none."""
-    match = _SERVER_PROGRAMS.search(cmake_text)
-    return () if match is None else tuple(match[1].split())
-
-
-def _server_programs(root: Path, cmake_file: str) -> tuple[str, ...]:
-    path = root / cmake_file
-    return server_programs_of(path.read_text(errors="replace")) if path.is_file() else ()
+def _read_if_named(root: Path, name: str | None) -> str:
+    path = None if name is None else root / name
+    return path.read_text(errors="replace") if path is not None and path.is_file() else ""
 
 
 def read_tree(root: Path) -> TreeFacts:
@@ -212,12 +204,11 @@ def read_tree(root: Path) -> TreeFacts:
     presets: dict[str, dict[str, str]] = {}
     if signature.presets_file is not None and (root / signature.presets_file).is_file():
         presets = resolve_presets(json.loads((root / signature.presets_file).read_text()))
-    cmake_lists = root / "CMakeLists.txt"
-    cmake_text = cmake_lists.read_text(errors="replace") if cmake_lists.is_file() else ""
-    gpu_go = root / "discover" / "gpu.go"
-    gpu_text = gpu_go.read_text(errors="replace") if gpu_go.is_file() else ""
+    cmake_text = _read_if_named(root, "CMakeLists.txt")
+    gpu_text = _read_if_named(root, "discover/gpu.go")
     knobs = generation.min_cc_go_variables
     go_mod = root / "go.mod"
+    server_install = _read_if_named(root, signature.server_install)
     return TreeFacts(
         root=root,
         generation=generation,
@@ -228,9 +219,8 @@ def read_tree(root: Path) -> TreeFacts:
         and all(name.rsplit(".", 1)[-1] in gpu_text for name in knobs),
         validation_hole=generation.validation_hole is not None and _has_validation_hole(root),
         go_ldflags=_go_ldflags(root, signature.go_ldflags) if signature.go_ldflags else None,
-        server_programs=(
-            _server_programs(root, signature.server_install) if signature.server_install else ()
-        ),
+        server_programs=server_programs_of(server_install),
+        server_libraries=server_libraries_of(server_install),
         **(
             {}
             if signature.llama_cpp_pin is None

@@ -76,8 +76,10 @@ class TagReport:
     stock_tree: dict[int, str] = field(default_factory=dict)
     stock_table: dict[int, str] = field(default_factory=dict)
     llama_cpp: str | None = None
-    # The programs its CPU build installs, where the generation reads them from the tree
+    # The programs its CPU build installs and the libraries beside them, where the generation
+    # reads them from the tree
     server_programs: tuple[str, ...] | None = None
+    server_libraries: tuple[str, ...] | None = None
     series: tuple[SeriesResult, ...] = ()
     problem: str | None = None  # a file of the tree that could not be read
 
@@ -117,10 +119,32 @@ class TagReport:
                     "DESTINATION ${_base_dest}) line names the programs the CPU build ships; "
                     "the build would fall back to its built-in list"
                 )
+            found.extend(self._unknown_libraries())
         found.extend(
             f"series {s.name} does not apply: {s.detail}" for s in self.series if s.conflicts
         )
         return found
+
+    def _unknown_libraries(self) -> list[str]:
+        """The build makes only the shipped programs and what they link; a library the tree
+        installs beyond those would be missing from the package without a word."""
+        if self.server_libraries is None or self.generation is None:
+            return []
+        where = self.generation.tree.server_install
+        if not self.server_libraries:
+            return [
+                f"{where}: no install(TARGETS ${{list}} ... LIBRARY DESTINATION ${{_base_dest}}) "
+                "line names the libraries the CPU build ships"
+            ]
+        known = self.generation.tree.server_linked_libraries
+        unknown = [name for name in self.server_libraries if name not in known]
+        if not unknown:
+            return []
+        return [
+            f"{where} installs {', '.join(unknown)}, which the shipped programs are not known "
+            "to link: the build would leave them out without a word; check the configured tree "
+            "(ninja -t query) and add them to the registry's server_linked_libraries"
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +160,9 @@ class TagReport:
             },
             "llama_cpp": self.llama_cpp,
             "server_programs": None if self.server_programs is None else list(self.server_programs),
+            "server_libraries": (
+                None if self.server_libraries is None else list(self.server_libraries)
+            ),
             "series": [s.to_json() for s in self.series],
             "surprises": self.surprises(),
         }
@@ -230,6 +257,7 @@ def _read(root: Path, report: TagReport) -> TagReport:
         stock_tree=stock_lists_of(facts.generation, facts.presets),
         llama_cpp=facts.llama_cpp_version,
         server_programs=facts.server_programs if facts.generation.tree.server_install else None,
+        server_libraries=facts.server_libraries if facts.generation.tree.server_install else None,
     )
 
 
