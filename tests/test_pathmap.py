@@ -22,6 +22,7 @@ from build_tools.toolkit.pathmap import (
     NvccLauncher,
     install_nvcc_launcher,
     is_dynamic_elf,
+    no_aslr_command,
     plan_nvcc_launcher,
     prefix_map_flags,
     relative_forms,
@@ -115,6 +116,62 @@ def test_script_keeps_an_existing_preload_and_sets_the_map(built: NvccLauncher) 
     ]
 
 
+ADDR_NO_RANDOMIZE = 0x0040000  # <linux/personality.h>
+
+
+def personality_through(launcher: NvccLauncher) -> int:
+    """The personality of a program the launcher starts, as /proc says."""
+    result = subprocess.run(
+        [str(launcher.script), "/bin/sh", "-c", "cat /proc/self/personality"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout.strip(), 16)
+
+
+@pytest.mark.toolchain  # builds the library with the machine's C compiler
+def test_nvcc_runs_without_address_randomisation_where_the_machine_allows_it(
+    tmp_path: Path,
+) -> None:
+    # cicc's PTX for some kernels follows its allocation addresses (docs/build-notes.md).
+    if CC is None:
+        pytest.skip("needs a C compiler (apt-get install gcc)")
+    command = no_aslr_command(Runner())
+    if not command:
+        pytest.skip("this machine refuses setarch -R (or has no setarch)")
+    fixed = NvccLauncher(directory=tmp_path / "fixed", compiler=Path(CC), maps=(), no_aslr=command)
+    plain = NvccLauncher(directory=tmp_path / "plain", compiler=Path(CC), maps=())
+    for launcher in (fixed, plain):
+        install_nvcc_launcher(launcher, Runner(echo=False))
+    assert personality_through(fixed) & ADDR_NO_RANDOMIZE
+    assert not personality_through(plain) & ADDR_NO_RANDOMIZE
+
+
+def test_a_machine_that_refuses_setarch_gets_a_launcher_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a container whose seccomp profile refuses the personality call.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    refusing = bin_dir / "setarch"
+    refusing.write_text("#!/bin/sh\necho 'setarch: failed to set personality' >&2\nexit 1\n")
+    refusing.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert no_aslr_command(Runner()) == ()
+    assert ECHO is not None
+    toolkit = fake_toolkit(tmp_path / "cuda", "--objdir-as-tempdir (-objtemp)", programs=Path(ECHO))
+    launcher, record = plan_nvcc_launcher(
+        toolkit, tmp_path / "l", [(tmp_path / "src", ".")], Path("/cc"), Runner()
+    )
+    assert launcher is not None
+    assert launcher.no_aslr == ()
+    assert record.to_json()["no_aslr"] is False
+    assert "setarch" not in launcher.script_text()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert no_aslr_command(Runner()) == ()
+
+
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     if CC is None:
         pytest.skip("needs a C compiler")
@@ -200,7 +257,9 @@ def test_reasons_when_not_path_independent(
     assert not record.path_independent
     assert record.reason is not None
     assert reason in record.reason
-    assert record.to_json() == {"path_independent": False, "method": None, "reason": record.reason}
+    assert record.to_json() == {
+        "path_independent": False, "method": None, "reason": record.reason, "no_aslr": False
+    }  # fmt: skip
 
 
 def test_sccache_gets_no_launcher_and_the_reason_names_it(tmp_path: Path) -> None:

@@ -17,6 +17,14 @@ launcher (a compiler cache, if any, comes after it and still sees nvcc's full co
 It needs no privileges and no user namespaces; what it does need is checked when the build is
 planned, and where something is missing the build is recorded as not path-independent.
 
+* cicc's PTX for some kernels (b10068's ``fattn-tile-instance-*``) follows the addresses its
+  allocations get: two runs of one command in one directory differ under address-space
+  randomisation, and are identical without it. The launcher therefore runs nvcc under
+  ``setarch -R`` where the machine allows it (a container's seccomp profile may refuse the
+  personality call; the manifest records which). Without randomisation the PTX still follows
+  the lengths of the paths on cicc's command line, so two work directories can still differ
+  there (``docs/build-notes.md``, "Path-independent CUDA objects"): the SASS does not.
+
 Under ccache the compilers see other paths: ccache hands them every path under its base dir
 relative to the directory it compiles in (``../../../sources/<slug>/ggml.c``), so ``__FILE__``
 is that relative path and an absolute prefix map does not match it. :func:`relative_forms`
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 import struct
 from collections.abc import Iterable
@@ -68,12 +77,16 @@ class Reproducibility:
     path_independent: bool
     method: str | None
     reason: str | None = None  # why not, when not
+    # nvcc runs without address-space randomisation (setarch -R), so cicc's PTX is the same
+    # from run to run in one work directory
+    no_aslr: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path_independent": self.path_independent,
             "method": self.method,
             "reason": self.reason,
+            "no_aslr": self.no_aslr,
         }
 
 
@@ -89,6 +102,9 @@ class NvccLauncher:
     # What the host compiler's prefix maps carry: ``maps`` and, under ccache, their relative
     # forms (BuildPlan.prefix_maps); empty means ``maps``.
     flag_maps: tuple[tuple[str, str], ...] = ()
+    # The command nvcc runs under for a fixed address layout ("setarch", "-R"); () when the
+    # machine refuses it.
+    no_aslr: tuple[str, ...] = ()
 
     @property
     def script(self) -> Path:
@@ -123,7 +139,10 @@ class NvccLauncher:
                 f'LD_PRELOAD={library}"${{LD_PRELOAD:+:$LD_PRELOAD}}"',
                 f"{MAP_VARIABLE}={shlex.quote(self.map_value())}",
                 f"export LD_PRELOAD {MAP_VARIABLE}",
-                'exec "$@" ' + " ".join(shlex.quote(flag) for flag in self.nvcc_flags()),
+                "exec "
+                + "".join(f"{shlex.quote(word)} " for word in self.no_aslr)
+                + '"$@" '
+                + " ".join(shlex.quote(flag) for flag in self.nvcc_flags()),
                 "",
             ]
         )
@@ -201,6 +220,16 @@ def _toolkit_problem(toolkit: Toolkit, runner: Runner) -> str | None:
     return None
 
 
+def no_aslr_command(runner: Runner) -> tuple[str, ...]:
+    """``(setarch, "-R")`` when setarch exists and the kernel lets this process turn address
+    randomisation off for its child (Docker's default seccomp profile refuses it); else ()."""
+    setarch = shutil.which("setarch")
+    if setarch is None:
+        return ()
+    probe = runner.run([setarch, "-R", setarch, "--version"], probe=True, quick=True, check=False)
+    return (setarch, "-R") if probe.returncode == 0 else ()
+
+
 def plan_nvcc_launcher(
     toolkit: Toolkit,
     directory: Path,
@@ -231,10 +260,16 @@ def plan_nvcc_launcher(
     if reason is not None or compiler is None:
         return None, Reproducibility(path_independent=False, method=None, reason=reason)
     ordered = tuple(sorted(maps, key=lambda pair: len(str(pair[0])), reverse=True))
+    no_aslr = no_aslr_command(runner)
     launcher = NvccLauncher(
-        directory=directory, compiler=compiler, maps=ordered, flag_maps=flag_maps
+        directory=directory,
+        compiler=compiler,
+        maps=ordered,
+        flag_maps=flag_maps,
+        no_aslr=no_aslr,
     )
-    return launcher, Reproducibility(path_independent=True, method=METHOD)
+    method = METHOD + (" + setarch -R" if no_aslr else "")
+    return launcher, Reproducibility(path_independent=True, method=method, no_aslr=bool(no_aslr))
 
 
 def install_nvcc_launcher(launcher: NvccLauncher, runner: Runner) -> None:
