@@ -154,8 +154,6 @@ _PATCH_DEFINE = re.compile(r"-D(PATCH_DIR|PATCH_FILE)=\$\{_compat_dir\}(/[^\s)]+
 _GO_LDFLAGS = re.compile(r'set\(OLLAMA_GO_LDFLAGS\s+"([^"]*)"')
 
 
-# install(TARGETS llama-server llama-quantize\n RUNTIME DESTINATION ${_base_dest} COMPONENT ...):
-# target names only (a ${variable} list, as for the libraries, does not match).
 def _compat_patch(root: Path) -> CompatPatch | None:
     compat = root / "llama" / "compat"
     script = compat / "apply-patch.cmake"
@@ -188,8 +186,7 @@ def _llama_cpp_facts(root: Path, pin: str) -> dict[str, Any]:
 
 
 def _go_ldflags(root: Path, cmake_file: str) -> str | None:
-    path = root / cmake_file
-    match = _GO_LDFLAGS.search(path.read_text(errors="replace")) if path.is_file() else None
+    match = _GO_LDFLAGS.search(_read_if_named(root, cmake_file))
     return None if match is None else " ".join(match[1].split())
 
 

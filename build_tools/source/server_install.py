@@ -15,6 +15,8 @@ import re
 
 __all__ = ["server_libraries_of", "server_programs_of"]
 
+# install(TARGETS llama-server llama-quantize\n RUNTIME DESTINATION ${_base_dest} COMPONENT ...):
+# target names only (a ${variable} list, as for the libraries, does not match).
 _SERVER_PROGRAMS = re.compile(
     r"install\(\s*TARGETS\s+((?:[A-Za-z0-9_.+-]+\s+)+?)RUNTIME\s+DESTINATION\s+\$\{_base_dest\}\s"
 )

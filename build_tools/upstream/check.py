@@ -112,39 +112,39 @@ class TagReport:
             found.append(self.problem)
         if self.recognised and self.problem is None:
             found.extend(self.stock_changes())
-            if self.server_programs == ():
-                assert self.generation is not None
-                found.append(
-                    f"{self.generation.tree.server_install}: no install(TARGETS ... RUNTIME "
-                    "DESTINATION ${_base_dest}) line names the programs the CPU build ships; "
-                    "the build would fall back to its built-in list"
-                )
-            found.extend(self._unknown_libraries())
+            found.extend(self._server_install_surprises())
         found.extend(
             f"series {s.name} does not apply: {s.detail}" for s in self.series if s.conflicts
         )
         return found
 
-    def _unknown_libraries(self) -> list[str]:
-        """The build makes only the shipped programs and what they link; a library the tree
-        installs beyond those would be missing from the package without a word."""
-        if self.server_libraries is None or self.generation is None:
+    def _server_install_surprises(self) -> list[str]:
+        """The build makes only the shipped programs and what they link, and the install rules
+        are OPTIONAL: a program or library it does not make would be missing from the package
+        without a word."""
+        if self.generation is None:
             return []
         where = self.generation.tree.server_install
-        if not self.server_libraries:
-            return [
+        found = []
+        if self.server_programs == ():
+            found.append(
+                f"{where}: no install(TARGETS ... RUNTIME DESTINATION ${{_base_dest}}) line names "
+                "the programs the CPU build ships; the build would fall back to its built-in list"
+            )
+        if self.server_libraries == ():
+            found.append(
                 f"{where}: no install(TARGETS ${{list}} ... LIBRARY DESTINATION ${{_base_dest}}) "
                 "line names the libraries the CPU build ships"
-            ]
+            )
         known = self.generation.tree.server_linked_libraries
-        unknown = [name for name in self.server_libraries if name not in known]
-        if not unknown:
-            return []
-        return [
-            f"{where} installs {', '.join(unknown)}, which the shipped programs are not known "
-            "to link: the build would leave them out without a word; check the configured tree "
-            "(ninja -t query) and add them to the registry's server_linked_libraries"
-        ]
+        unknown = [name for name in self.server_libraries or () if name not in known]
+        if unknown:
+            found.append(
+                f"{where} installs {', '.join(unknown)}, which the shipped programs are not known "
+                "to link: the build would leave them out without a word; check the configured "
+                "tree (ninja -t query) and add them to the registry's server_linked_libraries"
+            )
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {
