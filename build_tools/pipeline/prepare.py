@@ -49,7 +49,7 @@ from build_tools.source.llama_cpp import LlamaCppSource, LlamaCppSpec, prepare_l
 from build_tools.source.ollama_tree import TreeFacts, read_tree
 from build_tools.toolkit import ToolkitRequest, check_host_compiler, resolve_toolkit
 from build_tools.toolkit.model import Toolkit
-from build_tools.toolkit.pathmap import NVCC_LAUNCHER_DIR, plan_nvcc_launcher
+from build_tools.toolkit.pathmap import CANONICAL_DIR, NVCC_LAUNCHER_DIR, plan_nvcc_launcher
 
 __all__ = [
     "Fetched",
@@ -375,10 +375,11 @@ def make_build_plan(
         runner,
         flag_maps=plan.prefix_maps(),
         sccache=compiler_cache is not None and compiler_cache.kind == "sccache",
+        canonical=(options.workdir, settings.toolkit.cache.cache_dir / CANONICAL_DIR),
     )
-    if launcher is None:
+    if not record.path_independent:
         reporter.warning(
-            f"this build is not path-independent: {record.reason}; its CUDA libraries will "
+            f"this build is not path-independent: {record.reason}; its CUDA libraries may "
             "differ from a build of the same inputs in another work directory"
         )
     return replace(plan, nvcc_launcher=launcher, reproducibility=record)

@@ -24,6 +24,10 @@ planned, and where something is missing the build is recorded as not path-indepe
   personality call; the manifest records which). Without randomisation the PTX still follows
   the lengths of the paths on cicc's command line, so two work directories can still differ
   there (``docs/build-notes.md``, "Path-independent CUDA objects"): the SASS does not.
+  Where the kernel allows unprivileged user namespaces the launcher therefore runs nvcc in a
+  private mount namespace with the work directory bound at one canonical directory
+  (:mod:`build_tools.toolkit.canonical`); only then is the build recorded as
+  path-independent.
 
 Under ccache the compilers see other paths: ccache hands them every path under its base dir
 relative to the directory it compiles in (``../../../sources/<slug>/ggml.c``), so ``__FILE__``
@@ -40,6 +44,7 @@ import shlex
 import shutil
 import stat
 import struct
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -51,11 +56,14 @@ from build_tools.runner import Runner
 from build_tools.toolkit.model import Toolkit
 
 __all__ = [
+    "CANONICAL_DIR",
     "MAP_VARIABLE",
     "METHOD",
     "NVCC_LAUNCHER_DIR",
+    "CanonicalPath",
     "NvccLauncher",
     "Reproducibility",
+    "canonical_path",
     "install_nvcc_launcher",
     "is_dynamic_elf",
     "plan_nvcc_launcher",
@@ -80,6 +88,8 @@ class Reproducibility:
     # nvcc runs without address-space randomisation (setarch -R), so cicc's PTX is the same
     # from run to run in one work directory
     no_aslr: bool = False
+    # Where nvcc saw the work directory (a mount namespace per compile), None without one
+    canonical_path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,7 +97,32 @@ class Reproducibility:
             "method": self.method,
             "reason": self.reason,
             "no_aslr": self.no_aslr,
+            "canonical_path": self.canonical_path,
         }
+
+
+# Under the cache directory: the empty directory each compile's namespace binds the work
+# directory at. It is the same for every work directory that shares the cache, and only ever
+# a mount point (nothing is written into it, so builds that share it need no lock).
+CANONICAL_DIR = "canonical"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanonicalPath:
+    """How the launcher runs nvcc with the work directory at ``directory``."""
+
+    work: Path
+    directory: Path
+    unshare: str
+    mount: str
+    python: str  # runs build_tools/toolkit/canonical.py, copied next to the launcher
+
+    def command(self, helper: Path) -> tuple[str, ...]:
+        return (
+            *(self.unshare, "-rm", "--"),
+            *(self.python, "-I", "-S", str(helper)),
+            *(self.mount, str(self.work), str(self.directory), "--"),
+        )
 
 
 # The launcher's directory name inside a plan's build tree (the stamps leave it out).
@@ -105,10 +140,16 @@ class NvccLauncher:
     # The command nvcc runs under for a fixed address layout ("setarch", "-R"); () when the
     # machine refuses it.
     no_aslr: tuple[str, ...] = ()
+    canonical: CanonicalPath | None = None  # None where the machine refuses the namespace
 
     @property
     def script(self) -> Path:
         return self.directory / "nvcc-launcher"
+
+    @property
+    def helper(self) -> Path:
+        """The copy of build_tools/toolkit/canonical.py the launcher runs nvcc through."""
+        return self.directory / "canonical.py"
 
     @property
     def library(self) -> Path:
@@ -128,6 +169,7 @@ class NvccLauncher:
 
     def script_text(self) -> str:
         library = shlex.quote(str(self.library))
+        namespace = () if self.canonical is None else self.canonical.command(self.helper)
         return "\n".join(
             [
                 "#!/bin/sh",
@@ -135,12 +177,13 @@ class NvccLauncher:
                 "# launcher. It makes nvcc's output independent of its process id (-objtemp)",
                 "# and of where the work directory is (the preloaded library maps the source",
                 "# path that cudafe++ and cicc hash into internal-linkage names; the prefix",
-                "# maps do the same for host code). See build_tools/toolkit/pathmap.py.",
+                "# maps do the same for host code; where it can, nvcc runs with the work",
+                "# directory at one canonical path). See build_tools/toolkit/pathmap.py.",
                 f'LD_PRELOAD={library}"${{LD_PRELOAD:+:$LD_PRELOAD}}"',
                 f"{MAP_VARIABLE}={shlex.quote(self.map_value())}",
                 f"export LD_PRELOAD {MAP_VARIABLE}",
                 "exec "
-                + "".join(f"{shlex.quote(word)} " for word in self.no_aslr)
+                + "".join(f"{shlex.quote(word)} " for word in (*namespace, *self.no_aslr))
                 + '"$@" '
                 + " ".join(shlex.quote(flag) for flag in self.nvcc_flags()),
                 "",
@@ -230,6 +273,49 @@ def no_aslr_command(runner: Runner) -> tuple[str, ...]:
     return (setarch, "-R") if probe.returncode == 0 else ()
 
 
+def _canonical_problem(work: Path, directory: Path, roots: Iterable[Path]) -> str | None:
+    for root in roots:
+        if not root.is_relative_to(work):
+            return f"the source tree {root} lies outside the work directory {work}"
+    if work.is_relative_to(directory) or directory.is_relative_to(work):
+        return f"the work directory {work} and {directory} lie inside one another"
+    if _FORBIDDEN & set(str(directory)):
+        return f"the path {directory} holds a space or one of ':', '=', ';'"
+    if not sys.executable:
+        return "the path of this Python interpreter is unknown"
+    return None
+
+
+def canonical_path(
+    toolkit: Toolkit, work: Path, directory: Path, roots: Iterable[Path], runner: Runner
+) -> tuple[CanonicalPath | None, str | None]:
+    """How nvcc can see ``work`` at ``directory``, or why it cannot (the reason)."""
+    problem = _canonical_problem(work, directory, roots)
+    if problem is not None:
+        return None, problem
+    unshare, mount = shutil.which("unshare"), shutil.which("mount")
+    if unshare is None or mount is None:
+        return None, "unshare or mount (util-linux) is not installed"
+    # The namespace and the bind mount the launcher needs, tried on a directory that exists.
+    probe = runner.run(
+        [unshare, "-rm", "--", mount, "--bind", toolkit.root, toolkit.root],
+        probe=True,
+        quick=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        line = probe.output.strip().splitlines()[:1] or [f"exit status {probe.returncode}"]
+        return None, (
+            f"this machine refuses an unprivileged mount namespace (unshare -rm: {line[0]}); "
+            "in a container, allow user namespaces (e.g. docker run --security-opt "
+            "seccomp=unconfined) or build at one fixed work-directory path"
+        )
+    canonical = CanonicalPath(
+        work=work, directory=directory, unshare=unshare, mount=mount, python=sys.executable
+    )
+    return canonical, None
+
+
 def plan_nvcc_launcher(
     toolkit: Toolkit,
     directory: Path,
@@ -239,8 +325,14 @@ def plan_nvcc_launcher(
     *,
     flag_maps: tuple[tuple[str, str], ...] = (),
     sccache: bool = False,
+    canonical: tuple[Path, Path] | None = None,
 ) -> tuple[NvccLauncher | None, Reproducibility]:
     """The launcher for this toolkit and these source roots, or why there can be none.
+
+    ``canonical``: the work directory and the directory nvcc should see it at. Without one
+    (or where the machine refuses the namespace) the launcher still keeps PIDs and the
+    internal-linkage hashes out of the objects, but the build is not recorded as
+    path-independent: the PTX of some kernels follows the work directory's path length.
 
     ``flag_maps``: what the host prefix maps carry instead of ``maps`` (their relative forms
     under ccache included).
@@ -261,23 +353,46 @@ def plan_nvcc_launcher(
         return None, Reproducibility(path_independent=False, method=None, reason=reason)
     ordered = tuple(sorted(maps, key=lambda pair: len(str(pair[0])), reverse=True))
     no_aslr = no_aslr_command(runner)
+    namespace, why_not = (
+        (None, "no work directory was given for a canonical path")
+        if canonical is None
+        else canonical_path(toolkit, *canonical, (root for root, _ in maps), runner)
+    )
     launcher = NvccLauncher(
         directory=directory,
         compiler=compiler,
         maps=ordered,
         flag_maps=flag_maps,
         no_aslr=no_aslr,
+        canonical=namespace,
     )
     method = METHOD + (" + setarch -R" if no_aslr else "")
-    return launcher, Reproducibility(path_independent=True, method=method, no_aslr=bool(no_aslr))
+    if namespace is not None:
+        method += " + work directory at a canonical path (mount namespace)"
+    record = Reproducibility(
+        path_independent=namespace is not None,
+        method=method,
+        reason=None
+        if namespace is not None
+        else f"{why_not}, so the PTX of some kernels "
+        "follows the length of the work directory's path",
+        no_aslr=bool(no_aslr),
+        canonical_path=None if namespace is None else str(namespace.directory),
+    )
+    return launcher, record
 
 
 def install_nvcc_launcher(launcher: NvccLauncher, runner: Runner) -> None:
-    """Write the launcher script and build the preloaded library (a dry run only says so)."""
+    """Write the launcher script (and the canonical-path helper it runs, with its empty mount
+    point) and build the preloaded library (a dry run only says so)."""
     source = resources.files("build_tools") / "resources" / "pathmap.c"
     with resources.as_file(source) as path:
         if not runner.dry_run:
             launcher.directory.mkdir(parents=True, exist_ok=True)
+            if launcher.canonical is not None:
+                launcher.canonical.directory.mkdir(parents=True, exist_ok=True)
+                helper = resources.files("build_tools") / "toolkit" / "canonical.py"
+                launcher.helper.write_text(helper.read_text(encoding="utf-8"))
             launcher.script.write_text(launcher.script_text())
             launcher.script.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP)
         runner.run(
