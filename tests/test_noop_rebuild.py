@@ -14,6 +14,7 @@ from build_tools.__main__ import main
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture
+from programs import require
 from summaries import artifact
 
 pytestmark = pytest.mark.toolchain
@@ -81,6 +82,17 @@ def test_unchanged_rerun_skips_install_link_and_packing_and_changes_no_byte(
     )
     assert skipped(again) == INSTALL_AND_LINK
     assert artifact(again, "tar")["how"] == "up to date"
+    # Ninja would compile no CUDA object again either: their dependency files name headers
+    # that exist (nvcc ran with the work directory at a canonical path; the launcher turns
+    # the paths back). The tree's default target also holds the CPU variants, which this
+    # tree never builds, so the question is asked of the CUDA objects.
+    ninja = require("ninja", "asks the CUDA build tree whether anything is out of date")
+    (cuda_build,) = (workdir / "build").glob("*/cuda_v12")
+    dry = subprocess.run(
+        [ninja, "-n", "-d", "explain"], cwd=cuda_build, capture_output=True, text=True, check=True
+    )
+    assert "CUDA object" not in dry.stdout, dry.stdout[-2000:]
+    assert ".cu.o" not in dry.stderr, dry.stderr[-2000:]
     assert tree_hashes(staging) == before
     assert sha256(tarball) == tar_sha
     assert (
