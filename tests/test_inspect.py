@@ -142,6 +142,38 @@ def test_release_tarball_is_read_in_place_and_hostile_entries_are_not_followed(
     assert not (tmp_path / "evil").exists()
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["directory", "tarball"])
+def test_mlx_backend_code_is_audited_apart_from_ggml(
+    tmp_path: Path,
+    cuda_library: Path,
+    seed_inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+    packed: bool,
+) -> None:
+    """v0.33's MLX CUDA backend brings device code from its own arch list, runs on CUDA device 0
+    and checks no compute capability: inspect shows its code and names the GPUs it lacks."""
+    root = release_tree(tmp_path / "install", cuda_library)
+    mlx = root / "lib" / "ollama" / "mlx_cuda_v13"
+    mlx.mkdir()
+    shutil.copy(cuda_library, mlx / "libmlx.so")  # real device code for sm_86 / compute_86
+    (mlx / "libmlxc.so").write_bytes(b"placeholder")
+    target = make_tarball(root, tmp_path / "o.tgz", {}) if packed else root
+    data = run_inspect(capsys, str(target), "--inventory", str(seed_inventory))
+    (backend,) = (b for b in data["backends"] if b["kind"] == "mlx")
+    assert backend["dir"] == "lib/ollama/mlx_cuda_v13"
+    assert (backend["sass"], backend["ptx"]) == (["86"], ["86"])
+    assert backend["runs_on"] == "CUDA device 0 only"
+    assert [lib["path"] for lib in backend["libraries"]] == ["lib/ollama/mlx_cuda_v13/libmlx.so"]
+    # ggml's verdicts are untouched: the MLX library is no CUDA runner directory.
+    assert cuda_backends(data) == {"cuda_v12": (["86"], ["86"])}
+    assert gpu_verdicts(data) == SEED_UNDER_EXACT_86
+    (missing,) = (w for w in data["warnings"] if "no MLX code runs on" in w)
+    assert missing.count(TESLA_M10) == 4
+    assert RTX_3060 not in missing
+    assert "CUDA_VISIBLE_DEVICES" in missing
+    assert any("CUDA device 0" in n and "mlx_cuda_v13" in n for n in data["notices"])
+
+
 def test_tar_zst_release(
     tmp_path: Path, cuda_library: Path, seed_inventory: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

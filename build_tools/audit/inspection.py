@@ -26,7 +26,7 @@ from build_tools.generations import CpuVariantSet, Generation, registry
 from build_tools.gpus.cpuinfo import CpuInfo
 from build_tools.gpus.inventory import Gpu, Inventory
 from build_tools.planning.archs import CudaArch, render_cmake
-from build_tools.planning.coverage import GpuCoverage, OllamaRule, gpu_coverage
+from build_tools.planning.coverage import GpuCoverage, OllamaRule, cuda_verdict, gpu_coverage
 from build_tools.planning.cpu_variants import VARIANT_ARCHS, best_variant, can_load
 from build_tools.runner import Runner
 
@@ -36,6 +36,7 @@ __all__ = [
     "backend_archs",
     "gpu_uses",
     "inspect_path",
+    "mlx_messages",
     "rule_for",
     "tree_runtime_links",
 ]
@@ -154,13 +155,48 @@ def _backend_json(backend: Backend) -> dict[str, Any]:
     data: dict[str, Any] = {"kind": backend.kind, "name": backend.name, "dir": backend.dir}
     if backend.kind == "cpu":
         data["variants"] = list(backend.variants)
-    if backend.kind == "cuda":
+    if backend.kind == "mlx":
+        # MLX picks its device itself: mlx_device_new_type(MLX_GPU, 0) in Ollama's runner.
+        data["runs_on"] = MLX_DEVICE
+    if backend.kind == "cuda" or (backend.kind == "mlx" and backend.libraries):
         archs = backend_archs(backend)
         data["archs"] = render_cmake(archs)
         data["sass"] = [a.name for a in archs if a.sass]
         data["ptx"] = [a.name for a in archs if a.ptx]
         data["libraries"] = [library.to_json() for library in backend.libraries]
     return data
+
+
+MLX_DEVICE = "CUDA device 0 only"
+_DEVICE_ZERO = (
+    "CUDA device 0 is the fastest GPU by the CUDA runtime's default order, the first by PCI "
+    "bus with CUDA_DEVICE_ORDER=PCI_BUS_ID"
+)
+
+
+def mlx_messages(layout: Layout, gpus: tuple[Gpu, ...]) -> tuple[list[str], list[str]]:
+    """Notices and warnings for the MLX CUDA backend: it runs MLX-format models on CUDA device
+    0 only and checks no compute capability, so a GPU without code fails at its first kernel
+    instead of being skipped (docs/build-notes.md, "The MLX CUDA backend")."""
+    notices: list[str] = []
+    warnings: list[str] = []
+    for backend in layout.backends:
+        if backend.kind != "mlx" or not backend.libraries:
+            continue
+        archs = backend_archs(backend)
+        code = render_cmake(archs) or "no architectures"
+        notices.append(
+            f"{backend.dir} (MLX, for MLX-format models) has code for {code} and runs on "
+            f"{MLX_DEVICE}, without a compute-capability check; {_DEVICE_ZERO}"
+        )
+        uncovered = [gpu.label for gpu in gpus if cuda_verdict(gpu, archs) == "none"]
+        if uncovered:
+            warnings.append(
+                f"{backend.dir}: no MLX code runs on {'; '.join(uncovered)}; if one of them is "
+                "CUDA device 0, MLX models fail at their first kernel: set CUDA_VISIBLE_DEVICES "
+                "for the Ollama process so that device 0 is a GPU the MLX code covers"
+            )
+    return notices, warnings
 
 
 def rule_for(generation: Generation, build_info: BuildInfo | None) -> OllamaRule:
@@ -287,6 +323,9 @@ def inspect_path(
     uses = gpu_uses(inventory.gpus, cuda, rule) if inventory and rule else ()
     warnings = [f"tarball entry '{s.name}' skipped: {s.reason}" for s in tree.skipped]
     warnings += _warnings(layout, uses, chosen)
+    mlx_notices, mlx_warnings = mlx_messages(layout, inventory.gpus if inventory else ())
+    notices += mlx_notices
+    warnings += mlx_warnings
     if chosen is not None and generation is None:
         warnings += _ambiguity(layout, chosen, tree, uses)
     if inventory is not None:

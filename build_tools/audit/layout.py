@@ -26,7 +26,7 @@ class Backend:
     kind: BackendKind
     name: str  # "cuda_v12", "vulkan", "cpu"; the flat CUDA layout is named after its directory
     dir: str  # relative to the scanned root
-    libraries: tuple[LibraryAudit, ...] = ()  # CUDA only
+    libraries: tuple[LibraryAudit, ...] = ()  # CUDA and MLX: what carries device code
     variants: tuple[str, ...] = ()  # CPU only: "haswell", "cpu_avx2" ...
 
 
@@ -83,7 +83,8 @@ def _backends(tree: ScannedTree, lib_dir: str, rel: list[str]) -> list[Backend]:
             others.setdefault(top, "mlx")
     for name, kind in sorted(others.items()):
         where = "/".join(p for p in (lib_dir, name) if p)
-        backends.append(Backend(kind=kind, name=name, dir=where))
+        code = tuple(a for a in tree.mlx_libraries if str(PurePosixPath(a.path).parent) == where)
+        backends.append(Backend(kind=kind, name=name, dir=where, libraries=code))
     return backends
 
 

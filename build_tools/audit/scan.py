@@ -57,11 +57,15 @@ __all__ = [
     "SkippedEntry",
     "TreeFile",
     "is_cuda_library",
+    "is_mlx_library",
     "safe_member_name",
     "scan",
 ]
 
 CUDA_LIBRARY = re.compile(r"^libggml[-_]cuda[\w-]*\.so(\.[\d.]+)?$")
+# The MLX CUDA backend (v0.33+): lib/ollama/mlx_cuda_v13/libmlx.so, built from its own
+# architecture list (MLX_CUDA_ARCHITECTURES). libmlxc.so is MLX-C's thin C layer over it.
+MLX_LIBRARY = re.compile(r"(^|/)mlx_cuda_v\d+/libmlx\.so(\.[\d.]+)?$")
 TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".tar.bz2")
 # Bounds of what is read from an archive member: held in memory up to IN_MEMORY, copied to an
 # unnamed temporary file up to the cap; a member claiming more is not an Ollama file.
@@ -79,6 +83,11 @@ FileKind = Literal["file", "symlink", "dir"]
 def is_cuda_library(name: str) -> bool:
     """``libggml-cuda.so`` (G3-G5) or ``libggml_cuda_v12.so`` (G1/G2)."""
     return CUDA_LIBRARY.match(PurePosixPath(name).name) is not None
+
+
+def is_mlx_library(path: str) -> bool:
+    """``mlx_cuda_vNN/libmlx.so``: the device code of the MLX CUDA backend."""
+    return MLX_LIBRARY.search(path) is not None
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,8 @@ class ScannedTree:
     libraries: tuple[LibraryAudit, ...]  # audited CUDA libraries, path relative to the root
     skipped: tuple[SkippedEntry, ...] = ()
     build_info: BuildInfo | None = None
+    # audited MLX libraries: their own arch list and runtime rule, so kept apart from ggml's
+    mlx_libraries: tuple[LibraryAudit, ...] = ()
 
 
 # --- Go build info -----------------------------------------------------------------------------
@@ -180,6 +191,7 @@ def _scan_directory(root: Path) -> ScannedTree:
         tops = [root]
     files: list[TreeFile] = []
     libraries: list[LibraryAudit] = []
+    mlx: list[LibraryAudit] = []
     build_info = None
     for top in tops:
         for path in _walk(top):
@@ -191,9 +203,9 @@ def _scan_directory(root: Path) -> ScannedTree:
                 files.append(TreeFile(rel, "dir", 0))
                 continue
             files.append(TreeFile(rel, "file", path.stat().st_size))
-            if is_cuda_library(rel):
-                audit = read_library(path)
-                libraries.append(replace(audit, path=rel))
+            if is_cuda_library(rel) or is_mlx_library(rel):
+                audit = replace(read_library(path), path=rel)
+                (mlx if is_mlx_library(rel) else libraries).append(audit)
             elif build_info is None and _is_ollama_binary(rel):
                 build_info = _build_info_of_file(path, rel)
     return ScannedTree(
@@ -202,6 +214,7 @@ def _scan_directory(root: Path) -> ScannedTree:
         files=tuple(files),
         libraries=tuple(libraries),
         build_info=build_info,
+        mlx_libraries=tuple(mlx),
     )
 
 
@@ -402,6 +415,7 @@ def _tar_build_info(archive: tarfile.TarFile, member: tarfile.TarInfo, name: str
 def _scan_tar(archive: tarfile.TarFile, source: str) -> ScannedTree:
     files: list[TreeFile] = []
     libraries: list[LibraryAudit] = []
+    mlx: list[LibraryAudit] = []
     skipped: list[SkippedEntry] = []
     build_info = None
     for member in archive:
@@ -423,6 +437,8 @@ def _scan_tar(archive: tarfile.TarFile, source: str) -> ScannedTree:
         files.append(TreeFile(name, "file", member.size))
         if is_cuda_library(name):
             libraries.append(_tar_library(archive, member, name))
+        elif is_mlx_library(name):
+            mlx.append(_tar_library(archive, member, name))
         elif build_info is None and _is_ollama_binary(name):
             build_info = _tar_build_info(archive, member, name)
         else:
@@ -434,6 +450,7 @@ def _scan_tar(archive: tarfile.TarFile, source: str) -> ScannedTree:
         libraries=tuple(libraries),
         skipped=tuple(skipped),
         build_info=build_info,
+        mlx_libraries=tuple(mlx),
     )
 
 

@@ -13,7 +13,8 @@ JSON (``--json``, on stdout)::
       "rule": str,                            # the runtime rule, in words
       "backends": [{"kind": "cpu" | "cuda" | "vulkan" | "rocm" | "mlx", "name": "cuda_v12",
                     "dir": "lib/ollama/cuda_v12", "variants": [...],        # cpu only
-                    "archs": "61-real;86", "sass": ["61", "86"], "ptx": ["86"],  # cuda only
+                    "archs": "61-real;86", "sass": ["61", "86"], "ptx": ["86"],  # cuda, and
+                    # mlx where its libmlx.so is present (mlx: "runs_on": "CUDA device 0 only")
                     "libraries": [{"path", "size", "fatbins", "sass", "ptx",
                                    "cmake_architectures", "entry_counts", "compressed_entries"}]}],
       "inventory": {...} | null,              # as `detect --json` prints it
@@ -49,7 +50,7 @@ def show(inspection: Inspection) -> None:
     rows = []
     for backend in layout.backends:
         detail = ", ".join(backend.variants)
-        if backend.kind == "cuda":
+        if backend.kind == "cuda" or (backend.kind == "mlx" and backend.libraries):
             archs = backend_archs(backend)
             sass = " ".join(f"sm_{a.name}" for a in archs if a.sass) or "-"
             ptx = " ".join(f"compute_{a.name}" for a in archs if a.ptx) or "-"
