@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from build_tools.__main__ import main
-from build_tools.pipeline.reproducible import FileFacts, compare_trees, snapshot_tree
+from build_tools.pipeline.reproducible import (
+    Comparison,
+    FileFacts,
+    compare_trees,
+    snapshot_tree,
+)
+from build_tools.pipeline.run import BuildResult
+from build_tools.toolkit.pathmap import Reproducibility
 
 from boxes import SEED_BOX, write_json_inventory
 from ollama_fixture import write_fixture
+from plan_values import generation, make_build_plan, make_checkout, make_options, make_toolkit
 
 
 def test_snapshot_and_compare(tmp_path: Path) -> None:
@@ -44,6 +53,35 @@ def test_snapshot_and_compare(tmp_path: Path) -> None:
         FileFacts(size=4, sha256=facts_b["bin/ollama"].sha256),
     )
     assert snapshot_tree(tmp_path / "missing") == {}
+
+
+def test_a_build_that_was_not_path_independent_is_named_with_its_reason(tmp_path: Path) -> None:
+    """Whether the work directories' paths can explain a difference: the comparison names a
+    build that was not path-independent with its reason (verify-reproducible's hint says it),
+    and its JSON carries each build's record."""
+    source = write_fixture(tmp_path / "ollama", generation="G4", tag="v0.24.0")
+    plan = make_build_plan(
+        make_checkout(source, "v0.24.0"),
+        generation("G4"),
+        toolkit=make_toolkit(),
+        options=make_options(tmp_path / "a"),
+    )
+    refused = Reproducibility(
+        path_independent=False,
+        method="nvcc-launcher",
+        reason="this machine refuses an unprivileged mount namespace",
+    )
+    held = Reproducibility(path_independent=True, method="nvcc-launcher", canonical_path="/c")
+    builds = [
+        BuildResult(plan=replace(plan, reproducibility=record), complete=True, stages=())
+        for record in (held, refused)
+    ]
+    comparison = Comparison(root=tmp_path, builds=(builds[0], builds[1]), differences=(), counts={})
+    assert comparison.not_path_independent() == refused.reason
+    recorded = [b["reproducibility"] for b in comparison.to_json()["builds"]]
+    assert [r["path_independent"] for r in recorded] == [True, False]
+    both_held = replace(comparison, builds=(builds[0], builds[0]))
+    assert both_held.not_path_independent() is None
 
 
 def test_dry_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -122,6 +122,15 @@ class Comparison:
     differences: tuple[Difference, ...]
     counts: dict[str, int]  # files compared per scope
 
+    def not_path_independent(self) -> str | None:
+        """Why a build of the two was not path-independent (so the work directories' paths
+        can explain a difference), or None when both were."""
+        for build in self.builds:
+            record = build.plan.reproducibility
+            if record is not None and not record.path_independent:
+                return record.reason or "no reason recorded"
+        return None
+
     def to_json(self) -> dict[str, Any]:
         plan = self.builds[0].plan
         package = self.builds[0].package
@@ -136,6 +145,9 @@ class Comparison:
                     "workdir": str(b.plan.options.workdir),
                     "staging_dir": str(b.plan.staging_dir),
                     "dist_dir": str(None if b.package is None else b.package.dist_dir),
+                    "reproducibility": None
+                    if b.plan.reproducibility is None
+                    else b.plan.reproducibility.to_json(),
                 }
                 for b in self.builds
             ],

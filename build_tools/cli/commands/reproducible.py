@@ -81,9 +81,16 @@ def run(settings: ReproducibleSettings, context: Context) -> int:
         _show(comparison)
     if comparison.differences:
         first = comparison.differences[0]
+        why_not = comparison.not_path_independent()
+        paths = (
+            ""
+            if why_not is None
+            else f"; the builds were not path-independent ({why_not}), so the work directories' "
+            "paths can be the cause: builds at one fixed path can still agree"
+        )
         raise NotReproducibleError(
             f"the two builds differ in {len(comparison.differences)} files (first: {first.path})",
-            hint=f"both are kept in {comparison.root}; compare them with diffoscope",
+            hint=f"both are kept in {comparison.root}; compare them with diffoscope{paths}",
         )
     if settings.keep_workdirs:
         reporter.info(f"both builds are kept in {comparison.root}")
